@@ -1,0 +1,500 @@
+"""Typed attrs models of every object the Moesif Collector API takes or returns.
+
+Validation lives here: building a model with a value the API would reject raises
+`ValidationError` naming the field. Turning models into JSON is `moesifapi._wire`'s job.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias
+
+import attrs
+from dateutil.parser import isoparse
+
+from .exceptions import ValidationError
+
+if TYPE_CHECKING:
+    import httpx
+
+__all__ = [
+    "ActionModel",
+    "ActionRequestModel",
+    "AppConfig",
+    "CampaignModel",
+    "CompanyModel",
+    "Direction",
+    "EventModel",
+    "EventRequestModel",
+    "EventResponseModel",
+    "GovernanceRule",
+    "HeadersInput",
+    "SubscriptionItemModel",
+    "SubscriptionModel",
+    "UserModel",
+]
+
+Direction: TypeAlias = Literal["Incoming", "Outgoing", "Internal"]
+"""Which way an API call went, seen from the app that logged it."""
+
+HeadersInput: TypeAlias = "Mapping[str, str] | Mapping[str, Sequence[str]] | httpx.Headers"
+"""Headers as a plain mapping, a mapping of repeated values, or an `httpx.Headers`."""
+
+_DIRECTIONS = frozenset(("Incoming", "Outgoing", "Internal"))
+_UTC = timezone.utc
+
+
+# --- converters: normalize what they can, hand anything else on for a validator to name ---
+
+
+def _to_utc_millis(value: datetime | str) -> datetime:
+    """An aware UTC datetime at millisecond precision, the API's resolution.
+
+    Naive values are taken as UTC. Anything unparseable is returned as it came, so the
+    field's validator can report it with the field's name.
+    """
+    if isinstance(value, str):
+        try:
+            value = isoparse(value)
+        except (ValueError, OverflowError):
+            return value  # type: ignore[return-value]
+    if not isinstance(value, datetime):
+        return value
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=_UTC)
+    elif value.tzinfo is not _UTC:
+        try:
+            value = value.astimezone(_UTC)
+        except OverflowError:
+            return value
+    micros = value.microsecond % 1000
+    return value - timedelta(microseconds=micros) if micros else value
+
+
+def _to_optional_utc_millis(value: datetime | str | None) -> datetime | None:
+    return None if value is None else _to_utc_millis(value)
+
+
+def _join_headers(value: HeadersInput) -> dict[str, str]:
+    """Headers as the API wants them: one string per name, repeats joined by ", "."""
+    if type(value) is dict and all(type(v) is str for v in value.values()):
+        return value  # the common case: already a dict of strings
+    pairs: list[tuple[str, object]]
+    raw_pairs = getattr(value, "raw", None)
+    if raw_pairs is not None:  # httpx.Headers: keep each repeat and the original spelling
+        encoding = getattr(value, "encoding", "latin-1")
+        pairs = [(k.decode(encoding), v.decode(encoding)) for k, v in raw_pairs]
+    elif isinstance(value, Mapping):
+        pairs = list(value.items())
+    else:
+        return value  # reported by the validator
+    joined: dict[str, str] = {}
+    lowered: dict[str, str] = {}  # lower-case name -> first spelling seen
+    for name, raw in pairs:
+        text = raw if isinstance(raw, str) else _join_values(raw)
+        if not isinstance(name, str) or text is None:
+            return value  # type: ignore[return-value]  # reported by the validator
+        key = lowered.setdefault(name.lower(), name)
+        joined[key] = f"{joined[key]}, {text}" if key in joined else text
+    return joined
+
+
+def _join_values(raw: object) -> str | None:
+    if (
+        isinstance(raw, Sequence)
+        and not isinstance(raw, (str, bytes))
+        and all(isinstance(v, str) for v in raw)
+    ):
+        return ", ".join(raw)
+    return None
+
+
+def _to_optional_headers(value: HeadersInput | None) -> dict[str, str] | None:
+    return None if value is None else _join_headers(value)
+
+
+def _new_transaction_id() -> str:
+    return str(uuid.uuid4())
+
+
+# --- validators: each raises ValidationError naming the attribute ---
+
+
+def _fail(attribute: attrs.Attribute[Any], reason: str) -> ValidationError:
+    return ValidationError(reason, field=attribute.name)
+
+
+def _describe(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _required_text(_: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if type(value) is str and value.strip():
+        return
+    if isinstance(value, str):
+        raise _fail(attribute, "must not be empty")
+    raise _fail(attribute, f"must be a string, got {_describe(value)}")
+
+
+def _optional_text(_: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if value is not None and not isinstance(value, str):
+        raise _fail(attribute, f"must be a string, got {_describe(value)}")
+
+
+def _time(_: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if not isinstance(value, datetime):
+        raise _fail(
+            attribute, f"must be a datetime or an ISO 8601 timestamp, got {_describe(value)}"
+        )
+
+
+def _optional_time(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if value is not None:
+        _time(instance, attribute, value)
+
+
+def _headers(_: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if not isinstance(value, dict):
+        raise _fail(attribute, f"must be a mapping of header names to text, got {_describe(value)}")
+    for name, text in value.items():
+        if not isinstance(name, str):
+            raise _fail(attribute, f"header name {_describe(name)} is not a string")
+        if not isinstance(text, str):
+            raise ValidationError(
+                f"header value must be text (or a list of text), got {_describe(text)}",
+                field=f"{attribute.name}.{name}",
+            )
+
+
+def _optional_headers(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if value is not None:
+        _headers(instance, attribute, value)
+
+
+def _status(_: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if type(value) is not int:
+        raise _fail(attribute, f"must be an int HTTP status code, got {_describe(value)}")
+    if not 100 <= value <= 599:
+        raise _fail(attribute, f"must be between 100 and 599, got {value}")
+
+
+def _direction(_: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if value is not None and value not in _DIRECTIONS:
+        raise _fail(
+            attribute, f"must be one of Incoming, Outgoing, Internal; got {_describe(value)}"
+        )
+
+
+def _weight(_: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if value is not None and (type(value) is not int or value < 1):
+        raise _fail(
+            attribute, f"must be a positive int (a sampling weight), got {_describe(value)}"
+        )
+
+
+def _optional_bool(_: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if value is not None and not isinstance(value, bool):
+        raise _fail(attribute, f"must be a bool, got {_describe(value)}")
+
+
+def _optional_int(_: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if value is not None and (type(value) is not int):
+        raise _fail(attribute, f"must be an int, got {_describe(value)}")
+
+
+def _optional_object(_: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if value is None:
+        return
+    if not isinstance(value, Mapping):
+        raise _fail(attribute, f"must be a JSON object (a mapping), got {_describe(value)}")
+    for key in value:
+        if not isinstance(key, str):
+            raise _fail(attribute, f"keys must be strings, got {_describe(key)}")
+
+
+_Validator: TypeAlias = "Callable[[object, attrs.Attribute[Any], Any], None]"
+
+
+def _instance_of(cls: type) -> _Validator:
+    def check(_: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+        if value is not None and not isinstance(value, cls):
+            raise _fail(attribute, f"must be a {cls.__name__}, got {_describe(value)}")
+
+    return check
+
+
+def _list_of(cls: type) -> _Validator:
+    def check(_: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+        if value is None:
+            return
+        if not isinstance(value, list):
+            raise _fail(attribute, f"must be a list of {cls.__name__}, got {_describe(value)}")
+        for index, item in enumerate(value):
+            if not isinstance(item, cls):
+                raise ValidationError(
+                    f"must be a {cls.__name__}, got {_describe(item)}",
+                    field=f"{attribute.name}[{index}]",
+                )
+
+    return check
+
+
+def _normalize_body(model: EventRequestModel | EventResponseModel) -> None:
+    """Keep `body` and `transfer_encoding` in step: bytes travel as base64.
+
+    A `bytes` body sets ``transfer_encoding="base64"``; a string body that says it is
+    base64 is decoded, so a model means the same whether built in code or parsed.
+    """
+    if isinstance(model.body, (bytes, bytearray, memoryview)):
+        model.body = bytes(model.body)
+        model.transfer_encoding = "base64"
+    elif model.transfer_encoding == "base64":
+        if not isinstance(model.body, str):
+            raise ValidationError(
+                "must be bytes or a base64 string when transfer_encoding is 'base64'",
+                field="body",
+            )
+        try:
+            model.body = base64.b64decode(model.body, validate=True)
+        except (binascii.Error, ValueError) as error:
+            raise ValidationError("is not valid base64", field="body") from error
+
+
+# --- the Collector's write models ---
+
+
+@attrs.define(kw_only=True, eq=True)
+class EventRequestModel:
+    """The HTTP request half of an API call.
+
+    >>> EventRequestModel(time="2024-05-01T12:00:00Z", uri="https://api.example.com/v1/items",
+    ...                   verb="GET", headers={"Accept": "application/json"}).verb
+    'GET'
+    """
+
+    time: datetime = attrs.field(converter=_to_utc_millis, validator=_time)
+    uri: str = attrs.field(validator=_required_text)
+    verb: str = attrs.field(validator=_required_text)
+    headers: dict[str, str] = attrs.field(converter=_join_headers, validator=_headers)
+    api_version: str | None = attrs.field(default=None, validator=_optional_text)
+    ip_address: str | None = attrs.field(default=None, validator=_optional_text)
+    body: object = None
+    """A JSON value, or `bytes` (sent as base64 with ``transfer_encoding="base64"``)."""
+    transfer_encoding: str | None = attrs.field(default=None, validator=_optional_text)
+
+    def __attrs_post_init__(self) -> None:
+        _normalize_body(self)
+
+
+@attrs.define(kw_only=True, eq=True)
+class EventResponseModel:
+    """The HTTP response half of an API call; leave it out when none came (a timeout)."""
+
+    time: datetime = attrs.field(converter=_to_utc_millis, validator=_time)
+    status: int = attrs.field(validator=_status)
+    headers: dict[str, str] = attrs.field(converter=_join_headers, validator=_headers)
+    ip_address: str | None = attrs.field(default=None, validator=_optional_text)
+    body: object = None
+    """A JSON value, or `bytes` (sent as base64 with ``transfer_encoding="base64"``)."""
+    transfer_encoding: str | None = attrs.field(default=None, validator=_optional_text)
+
+    def __attrs_post_init__(self) -> None:
+        _normalize_body(self)
+
+
+@attrs.define(kw_only=True, eq=True)
+class EventModel:
+    """One API call: request, response and who made it.
+
+    `transaction_id` defaults to a new UUID4; Moesif deduplicates on it, so a retried
+    send never counts twice.
+    """
+
+    request: EventRequestModel = attrs.field(validator=_instance_of(EventRequestModel))
+    response: EventResponseModel | None = attrs.field(
+        default=None,
+        validator=_instance_of(EventResponseModel),
+    )
+    user_id: str | None = attrs.field(default=None, validator=_optional_text)
+    company_id: str | None = attrs.field(default=None, validator=_optional_text)
+    session_token: str | None = attrs.field(default=None, validator=_optional_text)
+    transaction_id: str = attrs.field(factory=_new_transaction_id, validator=_required_text)
+    subscription_id: str | None = attrs.field(default=None, validator=_optional_text)
+    action_name: str | None = attrs.field(default=None, validator=_optional_text)
+    trace_id: str | None = attrs.field(default=None, validator=_optional_text)
+    direction: Direction | None = attrs.field(default=None, validator=_direction)
+    weight: int | None = attrs.field(default=None, validator=_weight)
+    metadata: Mapping[str, object] | None = attrs.field(default=None, validator=_optional_object)
+    tags: str | None = attrs.field(default=None, validator=_optional_text)
+    blocked_by: str | None = attrs.field(default=None, validator=_optional_text)
+
+
+@attrs.define(kw_only=True, eq=True)
+class CampaignModel:
+    """Where a user or company came from: UTM parameters, referrer and ad click id."""
+
+    utm_source: str | None = attrs.field(default=None, validator=_optional_text)
+    utm_medium: str | None = attrs.field(default=None, validator=_optional_text)
+    utm_campaign: str | None = attrs.field(default=None, validator=_optional_text)
+    utm_term: str | None = attrs.field(default=None, validator=_optional_text)
+    utm_content: str | None = attrs.field(default=None, validator=_optional_text)
+    referrer: str | None = attrs.field(default=None, validator=_optional_text)
+    referring_domain: str | None = attrs.field(default=None, validator=_optional_text)
+    gclid: str | None = attrs.field(default=None, validator=_optional_text)
+
+
+@attrs.define(kw_only=True, eq=True)
+class UserModel:
+    """An end user profile; an update is merged into the stored profile (an upsert)."""
+
+    user_id: str = attrs.field(validator=_required_text)
+    company_id: str | None = attrs.field(default=None, validator=_optional_text)
+    modified_time: datetime | None = attrs.field(
+        default=None, converter=_to_optional_utc_millis, validator=_optional_time
+    )
+    ip_address: str | None = attrs.field(default=None, validator=_optional_text)
+    session_token: str | None = attrs.field(default=None, validator=_optional_text)
+    user_agent_string: str | None = attrs.field(default=None, validator=_optional_text)
+    campaign: CampaignModel | None = attrs.field(
+        default=None,
+        validator=_instance_of(CampaignModel),
+    )
+    metadata: Mapping[str, object] | None = attrs.field(default=None, validator=_optional_object)
+
+
+@attrs.define(kw_only=True, eq=True)
+class CompanyModel:
+    """A company (account) profile; an update is merged into the stored profile."""
+
+    company_id: str = attrs.field(validator=_required_text)
+    company_domain: str | None = attrs.field(default=None, validator=_optional_text)
+    modified_time: datetime | None = attrs.field(
+        default=None, converter=_to_optional_utc_millis, validator=_optional_time
+    )
+    ip_address: str | None = attrs.field(default=None, validator=_optional_text)
+    session_token: str | None = attrs.field(default=None, validator=_optional_text)
+    campaign: CampaignModel | None = attrs.field(
+        default=None,
+        validator=_instance_of(CampaignModel),
+    )
+    metadata: Mapping[str, object] | None = attrs.field(default=None, validator=_optional_object)
+
+
+@attrs.define(kw_only=True, eq=True)
+class ActionRequestModel:
+    """Where a user action happened: the page or endpoint, and when."""
+
+    uri: str = attrs.field(validator=_required_text)
+    time: datetime | None = attrs.field(
+        default=None, converter=_to_optional_utc_millis, validator=_optional_time
+    )
+    ip_address: str | None = attrs.field(default=None, validator=_optional_text)
+    user_agent_string: str | None = attrs.field(default=None, validator=_optional_text)
+
+
+@attrs.define(kw_only=True, eq=True)
+class ActionModel:
+    """A user action that is not an API call, such as "Signed Up" or "Clicked Buy"."""
+
+    action_name: str = attrs.field(validator=_required_text)
+    request: ActionRequestModel = attrs.field(validator=_instance_of(ActionRequestModel))
+    transaction_id: str = attrs.field(factory=_new_transaction_id, validator=_required_text)
+    session_token: str | None = attrs.field(default=None, validator=_optional_text)
+    user_id: str | None = attrs.field(default=None, validator=_optional_text)
+    company_id: str | None = attrs.field(default=None, validator=_optional_text)
+    subscription_id: str | None = attrs.field(default=None, validator=_optional_text)
+    metadata: Mapping[str, object] | None = attrs.field(default=None, validator=_optional_object)
+
+
+@attrs.define(kw_only=True, eq=True)
+class SubscriptionItemModel:
+    """One priced item of a subscription, as a billing provider describes it."""
+
+    item_price_id: str | None = attrs.field(default=None, validator=_optional_text)
+    price_id: str | None = attrs.field(default=None, validator=_optional_text)
+    plan_id: str | None = attrs.field(default=None, validator=_optional_text)
+    subscription_item_id: str | None = attrs.field(default=None, validator=_optional_text)
+    status: str | None = attrs.field(default=None, validator=_optional_text)
+    quantity: int | None = attrs.field(default=None, validator=_optional_int)
+    metadata: Mapping[str, object] | None = attrs.field(default=None, validator=_optional_object)
+
+
+@attrs.define(kw_only=True, eq=True)
+class SubscriptionModel:
+    """A company's subscription to a plan; an update is merged into the stored one."""
+
+    subscription_id: str = attrs.field(validator=_required_text)
+    company_id: str = attrs.field(validator=_required_text)
+    status: str | None = attrs.field(default=None, validator=_optional_text)
+    current_period_start: datetime | None = attrs.field(
+        default=None, converter=_to_optional_utc_millis, validator=_optional_time
+    )
+    current_period_end: datetime | None = attrs.field(
+        default=None, converter=_to_optional_utc_millis, validator=_optional_time
+    )
+    items: list[SubscriptionItemModel] | None = attrs.field(
+        default=None,
+        validator=_list_of(SubscriptionItemModel),
+    )
+    metadata: Mapping[str, object] | None = attrs.field(default=None, validator=_optional_object)
+
+
+# --- what GET /config and GET /rules return (read models: unknown keys are ignored) ---
+
+
+@attrs.define(kw_only=True, eq=True)
+class AppConfig:
+    """The app's server-side settings, as `GET /config` returns them.
+
+    `etag` is the `X-Moesif-Config-ETag` header of the answer; when a write's answer
+    carries a different one, the config changed and is worth fetching again.
+    """
+
+    org_id: str | None = attrs.field(default=None, validator=_optional_text)
+    app_id: str | None = attrs.field(default=None, validator=_optional_text)
+    sample_rate: int | None = attrs.field(default=None, validator=_optional_int)
+    block_bot_traffic: bool | None = attrs.field(default=None, validator=_optional_bool)
+    user_sample_rate: Mapping[str, object] | None = attrs.field(
+        default=None, validator=_optional_object
+    )
+    company_sample_rate: Mapping[str, object] | None = attrs.field(
+        default=None, validator=_optional_object
+    )
+    user_rules: Mapping[str, object] | None = attrs.field(default=None, validator=_optional_object)
+    company_rules: Mapping[str, object] | None = attrs.field(
+        default=None, validator=_optional_object
+    )
+    ip_addresses_blocked_by_name: Mapping[str, object] | None = attrs.field(
+        default=None, validator=_optional_object
+    )
+    regex_config: list[object] | None = None
+    billing_config_jsons: Mapping[str, object] | None = attrs.field(
+        default=None, validator=_optional_object
+    )
+    etag: str | None = attrs.field(default=None, validator=_optional_text)
+
+
+@attrs.define(kw_only=True, eq=True)
+class GovernanceRule:
+    """One governance rule, as `GET /rules` returns it (its JSON key `_id` is `id`)."""
+
+    id: str | None = attrs.field(default=None, validator=_optional_text)
+    name: str | None = attrs.field(default=None, validator=_optional_text)
+    type: str | None = attrs.field(default=None, validator=_optional_text)
+    block: bool | None = attrs.field(default=None, validator=_optional_bool)
+    applied_to: str | None = attrs.field(default=None, validator=_optional_text)
+    applied_to_unidentified: bool | None = attrs.field(default=None, validator=_optional_bool)
+    response: Mapping[str, object] | None = attrs.field(default=None, validator=_optional_object)
+    variables: list[object] | None = None
+    regex_config: list[object] | None = None
+    state: int | None = attrs.field(default=None, validator=_optional_int)
+    org_id: str | None = attrs.field(default=None, validator=_optional_text)
+    app_id: str | None = attrs.field(default=None, validator=_optional_text)
+    created_at: datetime | None = attrs.field(
+        default=None, converter=_to_optional_utc_millis, validator=_optional_time
+    )
