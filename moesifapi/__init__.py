@@ -3,6 +3,10 @@
 Everything public is importable from here; modules starting with ``_`` are private.
 """
 
+from ._async_client import AsyncMoesifClient
+from ._client import MoesifClient
+from ._compat import APIHelper, MoesifAPIClient
+from ._results import BatchResult, GovernanceRules, WriteResult
 from ._version import __version__
 from ._wire import from_dict, to_dict, to_json
 from .exceptions import (
@@ -51,14 +55,17 @@ from .models import (
 __all__ = [
     "APIConnectionError",
     "APIError",
+    "APIHelper",
     "APIStatusError",
     "APITimeoutError",
     "ActionModel",
     "ActionRequestModel",
     "AppConfig",
+    "AsyncMoesifClient",
     "BadGatewayError",
     "BadRequestError",
     "BatchItemTooLargeError",
+    "BatchResult",
     "CampaignModel",
     "ClientError",
     "CompanyModel",
@@ -70,9 +77,12 @@ __all__ = [
     "GatewayTimeoutError",
     "GoneError",
     "GovernanceRule",
+    "GovernanceRules",
     "HeadersInput",
     "InternalServerError",
     "MethodNotAllowedError",
+    "MoesifAPIClient",
+    "MoesifClient",
     "MoesifError",
     "NotAcceptableError",
     "NotFoundError",
@@ -87,6 +97,7 @@ __all__ = [
     "UnauthorizedError",
     "UserModel",
     "ValidationError",
+    "WriteResult",
     "__version__",
     "from_dict",
     "to_dict",

@@ -1,0 +1,188 @@
+"""`AsyncMoesifClient`: the asyncio client, a thin I/O loop over `httpx.AsyncClient`.
+
+Every decision (validation, encoding, batching, retries, errors) is made by the pure
+core in `_protocol`; this module only awaits the bytes and sleeps between attempts.
+It mirrors `_client` line for line; change both together.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping, Sequence
+from types import TracebackType
+
+import httpx
+
+from . import _constants as c
+from . import _protocol as p
+from ._results import BatchResult, GovernanceRules, WriteResult
+from .exceptions import APIError
+from .models import ActionModel, AppConfig, CompanyModel, EventModel, SubscriptionModel, UserModel
+
+__all__ = ["AsyncMoesifClient"]
+
+
+class AsyncMoesifClient:
+    """Sends events, actions, users, companies and subscriptions to Moesif, awaited.
+
+    Safe to share between tasks of one event loop. Use ``async with``, or await `aclose()`.
+    """
+
+    def __init__(
+        self,
+        *,
+        application_id: str | None = None,
+        base_url: str | None = None,
+        timeout: float | httpx.Timeout = c.DEFAULT_TIMEOUT,
+        max_retries: int = c.DEFAULT_MAX_RETRIES,
+        gzip: bool = True,
+        max_batch_bytes: int = c.DEFAULT_MAX_BATCH_BYTES,
+        http_client: httpx.AsyncClient | None = None,
+    ) -> None:
+        settings = p.Settings.resolve(
+            application_id=application_id,
+            base_url=base_url,
+            timeout=timeout,
+            max_retries=max_retries,
+            gzip=gzip,
+            max_batch_bytes=max_batch_bytes,
+        )
+        self._core = p.Core(settings)
+        self._owns_http = http_client is None
+        self._http = http_client if http_client is not None else httpx.AsyncClient()
+
+    def __repr__(self) -> str:
+        return self._core.describe(type(self).__name__)
+
+    # --- lifecycle ---
+
+    async def aclose(self) -> None:
+        """Release the connection pool (unless the caller passed its own `http_client`)."""
+        if self._owns_http:
+            await self._http.aclose()
+
+    async def __aenter__(self) -> AsyncMoesifClient:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    # --- events and actions ---
+
+    async def create_event(self, event: EventModel | Mapping[str, object]) -> WriteResult:
+        """Log one API call (``POST /events``)."""
+        return await self._write(p.EVENTS, event)
+
+    async def create_events_batch(
+        self, events: Sequence[EventModel | Mapping[str, object]]
+    ) -> BatchResult:
+        """Log many API calls (``POST /events/batch``), split to stay under the size limit."""
+        return await self._write_batch(p.EVENTS_BATCH, events)
+
+    async def create_action(self, action: ActionModel | Mapping[str, object]) -> WriteResult:
+        """Log one user action (``POST /actions``)."""
+        return await self._write(p.ACTIONS, action)
+
+    async def create_actions_batch(
+        self, actions: Sequence[ActionModel | Mapping[str, object]]
+    ) -> BatchResult:
+        """Log many user actions (``POST /actions/batch``)."""
+        return await self._write_batch(p.ACTIONS_BATCH, actions)
+
+    # --- profiles ---
+
+    async def update_user(self, user: UserModel | Mapping[str, object]) -> WriteResult:
+        """Create or merge into a user profile (``POST /users``)."""
+        return await self._write(p.USERS, user)
+
+    async def update_users_batch(
+        self, users: Sequence[UserModel | Mapping[str, object]]
+    ) -> BatchResult:
+        """Create or merge into many user profiles (``POST /users/batch``)."""
+        return await self._write_batch(p.USERS_BATCH, users)
+
+    async def update_company(self, company: CompanyModel | Mapping[str, object]) -> WriteResult:
+        """Create or merge into a company profile (``POST /companies``)."""
+        return await self._write(p.COMPANIES, company)
+
+    async def update_companies_batch(
+        self, companies: Sequence[CompanyModel | Mapping[str, object]]
+    ) -> BatchResult:
+        """Create or merge into many company profiles (``POST /companies/batch``)."""
+        return await self._write_batch(p.COMPANIES_BATCH, companies)
+
+    async def update_subscription(
+        self, subscription: SubscriptionModel | Mapping[str, object]
+    ) -> WriteResult:
+        """Create or merge into a subscription (``POST /subscriptions``)."""
+        return await self._write(p.SUBSCRIPTIONS, subscription)
+
+    async def update_subscriptions_batch(
+        self, subscriptions: Sequence[SubscriptionModel | Mapping[str, object]]
+    ) -> BatchResult:
+        """Create or merge into many subscriptions (``POST /subscriptions/batch``)."""
+        return await self._write_batch(p.SUBSCRIPTIONS_BATCH, subscriptions)
+
+    # --- reads ---
+
+    async def get_app_config(self) -> AppConfig:
+        """The app's server-side config (``GET /config``); `etag` holds its ETag."""
+        return self._core.app_config(await self._send(self._core.get(p.CONFIG_PATH)))
+
+    async def get_governance_rules(self) -> GovernanceRules:
+        """The app's governance rules (``GET /rules``); `tag` holds their tag."""
+        return self._core.governance_rules(await self._send(self._core.get(p.RULES_PATH)))
+
+    # --- the I/O loop ---
+
+    async def _write(
+        self, endpoint: p.Endpoint[p.M], item: p.M | Mapping[str, object]
+    ) -> WriteResult:
+        return self._core.write_result(await self._send(self._core.plan_write(endpoint, item)))
+
+    async def _write_batch(
+        self, endpoint: p.Endpoint[p.M], items: Sequence[p.M | Mapping[str, object]]
+    ) -> BatchResult:
+        plan = self._core.plan_batch(endpoint, items)
+        for sub in plan.sub_batches:
+            try:
+                response = await self._send(sub.request)
+            except APIError as error:
+                if plan.delivered_until == 0:
+                    raise
+                raise plan.partial_failure(error) from error
+            plan.record(sub, self._core.write_result(response))
+        return plan.result()
+
+    async def _send(self, request: p.PlannedRequest) -> httpx.Response:
+        attempt = 0
+        while True:
+            try:
+                response = await self._http.request(
+                    request.method,
+                    request.url,
+                    headers=request.headers,
+                    content=request.content,
+                    timeout=self._core.settings.timeout,
+                )
+            except httpx.HTTPError as raw:
+                error: APIError = self._core.error_for_exception(raw)
+            else:
+                status_error = self._core.error_for_response(response)
+                if status_error is None:
+                    return response
+                error = status_error
+            delay = self._core.retry_delay(attempt, error)
+            if delay is None:
+                raise error
+            attempt += 1
+            await self._sleep(delay)
+
+    @staticmethod
+    async def _sleep(seconds: float) -> None:
+        await asyncio.sleep(seconds)

@@ -1,0 +1,34 @@
+"""Every default the clients use, in one place.
+
+Change a default here and both clients, the queue and the docs' examples follow.
+"""
+
+from __future__ import annotations
+
+import httpx
+
+DEFAULT_BASE_URL = "https://api.moesif.net/v1"
+APPLICATION_ID_ENV = "MOESIF_APPLICATION_ID"
+BASE_URL_ENV = "MOESIF_BASE_URL"
+
+# Connecting should be quick; a large gzip batch may take a while to upload.
+DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=5.0)
+DEFAULT_MAX_RETRIES = 3
+# The events batch limit this project was specified against; the live API allows more.
+DEFAULT_MAX_BATCH_BYTES = 12 * 1024 * 1024
+
+# Backoff: 0.5 s, 1 s, 2 s, ... up to 8 s, each cut by up to a quarter at random so
+# that many clients failing at once do not retry in step.
+INITIAL_RETRY_DELAY = 0.5
+MAX_RETRY_DELAY = 8.0
+RETRY_JITTER = 0.25
+# A server asking for a longer pause than this gets this; a caller is waiting.
+MAX_RETRY_AFTER = 60.0
+
+RETRYABLE_STATUS_CODES = frozenset({408, 429, 500, 502, 503, 504})
+
+GZIP_LEVEL = 6
+
+APPLICATION_ID_HEADER = "X-Moesif-Application-Id"
+CONFIG_ETAG_HEADER = "X-Moesif-Config-ETag"
+RULES_TAG_HEADER = "X-Moesif-Rules-Tag"

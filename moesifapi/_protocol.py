@@ -1,0 +1,412 @@
+"""The clients' pure core: what to send, what an answer means, and when to try again.
+
+Nothing here does I/O, so `MoesifClient` and `AsyncMoesifClient` share every decision
+and differ only in how the bytes move.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import platform
+import random
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
+from typing import Generic, TypeVar
+
+import attrs
+import httpx
+
+from . import _constants as c
+from ._results import BatchResult, GovernanceRules, WriteResult
+from ._version import __version__
+from ._wire import coerce, coerce_all, encode_item, from_dict
+from .exceptions import (
+    MAX_ERROR_BODY_CHARS,
+    APIConnectionError,
+    APIError,
+    APIStatusError,
+    APITimeoutError,
+    BatchItemTooLargeError,
+    PartialBatchError,
+    ValidationError,
+    exception_for_status,
+)
+from .models import (
+    ActionModel,
+    AppConfig,
+    CompanyModel,
+    EventModel,
+    GovernanceRule,
+    SubscriptionModel,
+    UserModel,
+)
+
+M = TypeVar("M", bound=attrs.AttrsInstance)
+
+
+# --- endpoints ---
+
+
+@attrs.frozen
+class Endpoint(Generic[M]):
+    """One Collector endpoint: its path and the model its body carries."""
+
+    path: str
+    model: type[M]
+    batch: bool = False
+
+
+EVENTS = Endpoint("/events", EventModel)
+EVENTS_BATCH = Endpoint("/events/batch", EventModel, batch=True)
+ACTIONS = Endpoint("/actions", ActionModel)
+ACTIONS_BATCH = Endpoint("/actions/batch", ActionModel, batch=True)
+USERS = Endpoint("/users", UserModel)
+USERS_BATCH = Endpoint("/users/batch", UserModel, batch=True)
+COMPANIES = Endpoint("/companies", CompanyModel)
+COMPANIES_BATCH = Endpoint("/companies/batch", CompanyModel, batch=True)
+SUBSCRIPTIONS = Endpoint("/subscriptions", SubscriptionModel)
+SUBSCRIPTIONS_BATCH = Endpoint("/subscriptions/batch", SubscriptionModel, batch=True)
+CONFIG_PATH = "/config"
+RULES_PATH = "/rules"
+
+
+# --- settings ---
+
+
+def _check_timeout(value: object) -> httpx.Timeout:
+    if isinstance(value, httpx.Timeout):
+        return value
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
+        return httpx.Timeout(float(value))
+    raise ValidationError(
+        f"must be a positive number of seconds or an httpx.Timeout, got {value!r}",
+        field="timeout",
+    )
+
+
+@attrs.frozen
+class Settings:
+    """One client's validated configuration; two clients never share one."""
+
+    application_id: str = attrs.field(repr=False)
+    base_url: str
+    timeout: httpx.Timeout
+    max_retries: int
+    gzip: bool
+    max_batch_bytes: int
+
+    @classmethod
+    def resolve(
+        cls,
+        *,
+        application_id: str | None,
+        base_url: str | None,
+        timeout: float | httpx.Timeout,
+        max_retries: int,
+        gzip: bool,
+        max_batch_bytes: int,
+    ) -> Settings:
+        """Settings from arguments, falling back to the environment; bad values raise."""
+        app_id = (
+            application_id if application_id is not None else os.environ.get(c.APPLICATION_ID_ENV)
+        )
+        if not isinstance(app_id, str) or not app_id.strip():
+            raise ValidationError(
+                f"is required: pass application_id=... or set {c.APPLICATION_ID_ENV}",
+                field="application_id",
+            )
+        url = base_url if base_url is not None else os.environ.get(c.BASE_URL_ENV)
+        url = (url or c.DEFAULT_BASE_URL).rstrip("/")
+        try:
+            parsed = httpx.URL(url)
+        except (httpx.InvalidURL, TypeError) as error:
+            raise ValidationError(f"is not a URL: {error}", field="base_url") from error
+        if parsed.scheme not in ("http", "https") or not parsed.host:
+            raise ValidationError(
+                f"must be an http(s) URL such as {c.DEFAULT_BASE_URL}, got {url!r}",
+                field="base_url",
+            )
+        if type(max_retries) is not int or max_retries < 0:
+            raise ValidationError(f"must be an int >= 0, got {max_retries!r}", field="max_retries")
+        if type(max_batch_bytes) is not int or max_batch_bytes < 1024:
+            raise ValidationError(
+                f"must be an int of at least 1024 bytes, got {max_batch_bytes!r}",
+                field="max_batch_bytes",
+            )
+        return cls(
+            application_id=app_id.strip(),
+            base_url=url,
+            timeout=_check_timeout(timeout),
+            max_retries=max_retries,
+            gzip=bool(gzip),
+            max_batch_bytes=max_batch_bytes,
+        )
+
+    @property
+    def masked_application_id(self) -> str:
+        """Enough of the id to tell two apps apart in a log, not enough to use it."""
+        app_id = self.application_id
+        return app_id[:4] + "****" if len(app_id) > 12 else "****"
+
+
+def user_agent() -> str:
+    return (
+        f"moesifapi-typed/{__version__} "
+        f"python/{platform.python_version()} httpx/{httpx.__version__}"
+    )
+
+
+# --- requests ---
+
+
+@attrs.frozen
+class PlannedRequest:
+    """Everything needed to send one request, ready for either I/O loop."""
+
+    method: str
+    url: str
+    headers: Mapping[str, str]
+    content: bytes | None = None
+
+
+@attrs.frozen
+class SubBatch:
+    """Items `start` to `end` (exclusive) of a batch, and the request carrying them."""
+
+    start: int
+    end: int
+    request: PlannedRequest
+
+
+def split_into_batches(sizes: Sequence[int], max_bytes: int) -> list[tuple[int, int]]:
+    """Index ranges whose JSON array (``[a,b,...]``) stays within `max_bytes`, in order.
+
+    Raises `BatchItemTooLargeError` for the first item that cannot fit even alone.
+
+    >>> split_into_batches([4, 4, 4], max_bytes=11)
+    [(0, 2), (2, 3)]
+    """
+    ranges: list[tuple[int, int]] = []
+    start = 0
+    used = 2  # the brackets
+    for index, size in enumerate(sizes):
+        if size + 2 > max_bytes:
+            raise BatchItemTooLargeError(index, size + 2, max_bytes)
+        extra = size if index == start else size + 1  # a comma before all but the first
+        if used + extra > max_bytes:
+            ranges.append((start, index))
+            start, used, extra = index, 2, size
+        used += extra
+    if start < len(sizes):
+        ranges.append((start, len(sizes)))
+    return ranges
+
+
+def join_batch(encoded: Sequence[bytes]) -> bytes:
+    """A JSON array from items already encoded: no item is serialized twice."""
+    return b"[" + b",".join(encoded) + b"]"
+
+
+@attrs.define
+class BatchPlan(Generic[M]):
+    """A batch call cut into sub-batches, and the bookkeeping of which went out."""
+
+    items: Sequence[object]
+    sub_batches: list[SubBatch]
+    delivered_until: int = 0
+    last: WriteResult | None = None
+
+    def record(self, sub: SubBatch, result: WriteResult) -> None:
+        self.delivered_until = sub.end
+        self.last = result
+
+    def partial_failure(self, error: APIError) -> PartialBatchError:
+        """The error for a sub-batch failing after others went out; raise it from `error`."""
+        return PartialBatchError(
+            f"{self.delivered_until} of {len(self.items)} items were delivered before "
+            f"a sub-batch failed: {error}",
+            delivered=list(self.items[: self.delivered_until]),
+            undelivered=list(self.items[self.delivered_until :]),
+        )
+
+    def result(self) -> BatchResult:
+        last = self.last
+        return BatchResult(
+            items=len(self.items),
+            requests=len(self.sub_batches),
+            status_code=last.status_code if last else None,
+            config_etag=last.config_etag if last else None,
+            rules_tag=last.rules_tag if last else None,
+        )
+
+
+# --- the core both clients share ---
+
+
+def parse_retry_after(value: str | None, now: datetime) -> float | None:
+    """Seconds to wait from a `Retry-After` header: delta-seconds or an HTTP date."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=timezone.utc)
+        seconds = (when - now).total_seconds()
+    if seconds != seconds:  # NaN
+        return None
+    return max(0.0, seconds)
+
+
+class Core:
+    """Decisions shared by both clients: request building, answers, retries, batches."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        rand: Callable[[], float] = random.random,
+        now: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+    ) -> None:
+        self.settings = settings
+        self._rand = rand
+        self._now = now
+        base = {
+            c.APPLICATION_ID_HEADER: settings.application_id,
+            "Content-Type": "application/json",
+            "Accept": "application/json",
+            "User-Agent": user_agent(),
+        }
+        self._get_headers: Mapping[str, str] = base
+        self._post_headers: Mapping[str, str] = (
+            {**base, "Content-Encoding": "gzip"} if settings.gzip else base
+        )
+
+    def describe(self, class_name: str) -> str:
+        s = self.settings
+        return (
+            f"{class_name}(application_id={s.masked_application_id!r}, "
+            f"base_url={s.base_url!r}, max_retries={s.max_retries})"
+        )
+
+    # building requests
+
+    def _post(self, path: str, body: bytes) -> PlannedRequest:
+        if self.settings.gzip:
+            body = gzip.compress(body, compresslevel=c.GZIP_LEVEL, mtime=0)
+        return PlannedRequest("POST", self.settings.base_url + path, self._post_headers, body)
+
+    def get(self, path: str) -> PlannedRequest:
+        return PlannedRequest("GET", self.settings.base_url + path, self._get_headers)
+
+    def plan_write(self, endpoint: Endpoint[M], item: M | Mapping[str, object]) -> PlannedRequest:
+        """One validated item as a ready request; bad input raises before any I/O."""
+        return self._post(endpoint.path, encode_item(coerce(endpoint.model, item)))
+
+    def plan_batch(
+        self, endpoint: Endpoint[M], items: Sequence[M | Mapping[str, object]]
+    ) -> BatchPlan[M]:
+        """Items validated, each encoded once, and cut into sub-batches under the limit."""
+        if isinstance(items, (str, bytes, Mapping)) or not isinstance(items, Sequence):
+            raise ValidationError(
+                f"must be a list of {endpoint.model.__name__} or dicts, got {type(items).__name__}"
+            )
+        models = coerce_all(endpoint.model, items)
+        encoded = []
+        for index, model in enumerate(models):
+            try:
+                encoded.append(encode_item(model))
+            except ValidationError as error:
+                raise error.under(f"[{index}]") from error.__cause__
+        ranges = split_into_batches([len(e) for e in encoded], self.settings.max_batch_bytes)
+        subs = [
+            SubBatch(start, end, self._post(endpoint.path, join_batch(encoded[start:end])))
+            for start, end in ranges
+        ]
+        return BatchPlan(items=items, sub_batches=subs)
+
+    # reading answers
+
+    def error_for_response(self, response: httpx.Response) -> APIStatusError | None:
+        """None for a success, else the typed error for the status code."""
+        status = response.status_code
+        if 200 <= status < 300:
+            return None
+        body = response.text[:MAX_ERROR_BODY_CHARS]
+        cls = exception_for_status(status)
+        reason = response.reason_phrase or "error"
+        detail = f": {body[:200]}" if body else ""
+        message = f"{status} {reason} from {response.request.method} {response.url}{detail}"
+        return cls(message, response=response, body=body)
+
+    def error_for_exception(self, error: Exception) -> APIError:
+        """A raw httpx failure as one of ours, the original kept as `__cause__`."""
+        wrapped: APIError
+        if isinstance(error, httpx.TimeoutException):
+            wrapped = APITimeoutError(f"timed out talking to {self.settings.base_url}: {error}")
+        elif isinstance(error, httpx.TransportError):
+            wrapped = APIConnectionError(
+                f"could not reach {self.settings.base_url}: {error or type(error).__name__}"
+            )
+        else:
+            wrapped = APIError(f"request to {self.settings.base_url} failed: {error}")
+        wrapped.__cause__ = error
+        return wrapped
+
+    def retry_delay(self, attempt: int, error: APIError) -> float | None:
+        """Seconds to wait before retry number `attempt + 1`, or None to give up."""
+        if attempt >= self.settings.max_retries:
+            return None
+        if isinstance(error, APIStatusError):
+            if error.status_code not in c.RETRYABLE_STATUS_CODES:
+                return None
+            asked = parse_retry_after(error.response.headers.get("Retry-After"), self._now())
+            if asked is not None:
+                return min(asked, c.MAX_RETRY_AFTER)
+        elif not isinstance(error, APIConnectionError):
+            return None
+        backoff = min(c.INITIAL_RETRY_DELAY * 2.0**attempt, c.MAX_RETRY_DELAY)
+        return backoff * (1 - c.RETRY_JITTER * self._rand())
+
+    @staticmethod
+    def write_result(response: httpx.Response) -> WriteResult:
+        return WriteResult(
+            status_code=response.status_code,
+            config_etag=response.headers.get(c.CONFIG_ETAG_HEADER),
+            rules_tag=response.headers.get(c.RULES_TAG_HEADER),
+        )
+
+    @staticmethod
+    def _json(response: httpx.Response) -> object:
+        try:
+            return json.loads(response.content)
+        except ValueError as error:
+            raise APIError(f"the server's answer to {response.request.url} is not JSON") from error
+
+    def app_config(self, response: httpx.Response) -> AppConfig:
+        data = self._json(response)
+        if not isinstance(data, Mapping):
+            raise APIError(f"expected a JSON object from {CONFIG_PATH}, got {data!r:.80}")
+        try:
+            config = from_dict(AppConfig, data)
+        except ValidationError as error:
+            raise APIError(f"unexpected app config from the server: {error}") from error
+        return attrs.evolve(config, etag=response.headers.get(c.CONFIG_ETAG_HEADER))
+
+    def governance_rules(self, response: httpx.Response) -> GovernanceRules:
+        data = self._json(response)
+        if not isinstance(data, list):
+            raise APIError(f"expected a JSON array from {RULES_PATH}, got {data!r:.80}")
+        try:
+            rules = tuple(from_dict(GovernanceRule, rule) for rule in data)
+        except ValidationError as error:
+            raise APIError(f"unexpected governance rule from the server: {error}") from error
+        return GovernanceRules(rules, tag=response.headers.get(c.RULES_TAG_HEADER))
