@@ -6,6 +6,7 @@ Everything public is importable from here; modules starting with ``_`` are priva
 from ._async_client import AsyncMoesifClient
 from ._client import MoesifClient
 from ._compat import APIHelper, MoesifAPIClient
+from ._queue import BeforeSend, OnError, QueueItem, QueueStats
 from ._results import BatchResult, GovernanceRules, WriteResult
 from ._version import __version__
 from ._wire import from_dict, to_dict, to_json
@@ -29,9 +30,11 @@ from .exceptions import (
     PartialBatchError,
     PayloadTooLargeError,
     PaymentRequiredError,
+    QueueFullError,
     RateLimitError,
     ServerError,
     ServiceUnavailableError,
+    ShutdownTimeoutError,
     UnauthorizedError,
     ValidationError,
 )
@@ -66,6 +69,7 @@ __all__ = [
     "BadRequestError",
     "BatchItemTooLargeError",
     "BatchResult",
+    "BeforeSend",
     "CampaignModel",
     "ClientError",
     "CompanyModel",
@@ -86,12 +90,17 @@ __all__ = [
     "MoesifError",
     "NotAcceptableError",
     "NotFoundError",
+    "OnError",
     "PartialBatchError",
     "PayloadTooLargeError",
     "PaymentRequiredError",
+    "QueueFullError",
+    "QueueItem",
+    "QueueStats",
     "RateLimitError",
     "ServerError",
     "ServiceUnavailableError",
+    "ShutdownTimeoutError",
     "SubscriptionItemModel",
     "SubscriptionModel",
     "UnauthorizedError",

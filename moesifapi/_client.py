@@ -6,14 +6,18 @@ core in `_protocol`; this module only sends the bytes and sleeps between attempt
 
 from __future__ import annotations
 
+import os
 import time
-from collections.abc import Mapping, Sequence
+import weakref
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from types import TracebackType
+from typing import Any
 
 import httpx
 
 from . import _constants as c
 from . import _protocol as p
+from ._queue import BeforeSend, OnError, QueueCore, QueueSettings, QueueStats, ThreadQueue
 from ._results import BatchResult, GovernanceRules, WriteResult
 from .exceptions import APIError
 from .models import ActionModel, AppConfig, CompanyModel, EventModel, SubscriptionModel, UserModel
@@ -37,6 +41,11 @@ class MoesifClient:
         max_retries: int = c.DEFAULT_MAX_RETRIES,
         gzip: bool = True,
         max_batch_bytes: int = c.DEFAULT_MAX_BATCH_BYTES,
+        flush_interval: float = c.DEFAULT_FLUSH_INTERVAL,
+        max_queue_size: int = c.DEFAULT_MAX_QUEUE_SIZE,
+        on_error: OnError | None = None,
+        before_send: BeforeSend | None = None,
+        exit_timeout: float = c.DEFAULT_EXIT_TIMEOUT,
         http_client: httpx.Client | None = None,
     ) -> None:
         settings = p.Settings.resolve(
@@ -48,8 +57,22 @@ class MoesifClient:
             max_batch_bytes=max_batch_bytes,
         )
         self._core = p.Core(settings)
+        queue_settings = QueueSettings.resolve(
+            flush_interval=flush_interval,
+            max_queue_size=max_queue_size,
+            on_error=on_error,
+            before_send=before_send,
+            exit_timeout=exit_timeout,
+        )
+        self._queue = ThreadQueue(
+            QueueCore(queue_settings, settings.max_batch_bytes),
+            send=self._send,
+            plan=self._core.plan_encoded_batch,
+        )
         self._owns_http = http_client is None
         self._http = http_client if http_client is not None else httpx.Client()
+        if self._owns_http:
+            _clients_owning_http.add(self)
 
     def __repr__(self) -> str:
         return self._core.describe(type(self).__name__)
@@ -57,7 +80,13 @@ class MoesifClient:
     # --- lifecycle ---
 
     def close(self) -> None:
-        """Release the connection pool (unless the caller passed its own `http_client`)."""
+        """Deliver what is queued, then release the connection pool.
+
+        With the server unreachable this returns once retries are spent, every
+        undelivered item having gone to `on_error`. A caller's own `http_client` is
+        left open.
+        """
+        self._queue.close()
         if self._owns_http:
             self._http.close()
 
@@ -136,6 +165,66 @@ class MoesifClient:
         """The app's governance rules (``GET /rules``); `tag` holds their tag."""
         return self._core.governance_rules(self._send(self._core.get(p.RULES_PATH)))
 
+    # --- background queue: returns at once, delivers in batches from a worker ---
+
+    def queue_event(self, event: EventModel | Mapping[str, object]) -> bool:
+        """Queue one API call for background delivery; False if it was dropped.
+
+        Bad input raises `ValidationError` here; delivery problems never raise, they
+        go to `on_error` and `stats`.
+        """
+        return self._enqueue(p.EVENTS_BATCH, [event]) == 1
+
+    def queue_events(self, events: Iterable[EventModel | Mapping[str, object]]) -> int:
+        """Queue many API calls; returns how many were accepted."""
+        return self._enqueue(p.EVENTS_BATCH, events)
+
+    def queue_action(self, action: ActionModel | Mapping[str, object]) -> bool:
+        """Queue one user action for background delivery; False if it was dropped."""
+        return self._enqueue(p.ACTIONS_BATCH, [action]) == 1
+
+    def queue_actions(self, actions: Iterable[ActionModel | Mapping[str, object]]) -> int:
+        """Queue many user actions; returns how many were accepted."""
+        return self._enqueue(p.ACTIONS_BATCH, actions)
+
+    def queue_user(self, user: UserModel | Mapping[str, object]) -> bool:
+        """Queue one user profile update; False if it was dropped."""
+        return self._enqueue(p.USERS_BATCH, [user]) == 1
+
+    def queue_users(self, users: Iterable[UserModel | Mapping[str, object]]) -> int:
+        """Queue many user profile updates; returns how many were accepted."""
+        return self._enqueue(p.USERS_BATCH, users)
+
+    def queue_company(self, company: CompanyModel | Mapping[str, object]) -> bool:
+        """Queue one company profile update; False if it was dropped."""
+        return self._enqueue(p.COMPANIES_BATCH, [company]) == 1
+
+    def queue_companies(self, companies: Iterable[CompanyModel | Mapping[str, object]]) -> int:
+        """Queue many company profile updates; returns how many were accepted."""
+        return self._enqueue(p.COMPANIES_BATCH, companies)
+
+    def queue_subscription(self, subscription: SubscriptionModel | Mapping[str, object]) -> bool:
+        """Queue one subscription update; False if it was dropped."""
+        return self._enqueue(p.SUBSCRIPTIONS_BATCH, [subscription]) == 1
+
+    def queue_subscriptions(
+        self, subscriptions: Iterable[SubscriptionModel | Mapping[str, object]]
+    ) -> int:
+        """Queue many subscription updates; returns how many were accepted."""
+        return self._enqueue(p.SUBSCRIPTIONS_BATCH, subscriptions)
+
+    @property
+    def stats(self) -> QueueStats:
+        """Counters of the background queue: queued, sent, failed, dropped, ..."""
+        return self._queue.core.stats
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Deliver everything queued so far; True if all of it was delivered in time."""
+        return self._queue.flush(timeout)
+
+    def _enqueue(self, endpoint: p.Endpoint[Any], items: Iterable[object]) -> int:
+        return self._queue.add(endpoint, self._queue.core.prepare_all(endpoint, items))
+
     # --- the I/O loop ---
 
     def _write(self, endpoint: p.Endpoint[p.M], item: p.M | Mapping[str, object]) -> WriteResult:
@@ -155,7 +244,9 @@ class MoesifClient:
             plan.record(sub, self._core.write_result(response))
         return plan.result()
 
-    def _send(self, request: p.PlannedRequest) -> httpx.Response:
+    def _send(
+        self, request: p.PlannedRequest, on_retry: Callable[[], None] | None = None
+    ) -> httpx.Response:
         attempt = 0
         while True:
             try:
@@ -177,8 +268,24 @@ class MoesifClient:
             if delay is None:
                 raise error
             attempt += 1
+            if on_retry is not None:
+                on_retry()
             self._sleep(delay)
 
     @staticmethod
     def _sleep(seconds: float) -> None:
         time.sleep(seconds)
+
+
+# A forked child must not share the parent's pooled sockets: each client that owns its
+# connection pool gets a fresh one there (its queue is renewed by `_queue` likewise).
+_clients_owning_http: weakref.WeakSet[MoesifClient] = weakref.WeakSet()
+
+
+def _renew_connection_pools_after_fork() -> None:
+    for client in list(_clients_owning_http):
+        client._http = httpx.Client()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_renew_connection_pools_after_fork)

@@ -32,3 +32,12 @@ GZIP_LEVEL = 6
 APPLICATION_ID_HEADER = "X-Moesif-Application-Id"
 CONFIG_ETAG_HEADER = "X-Moesif-Config-ETag"
 RULES_TAG_HEADER = "X-Moesif-Rules-Tag"
+
+# Background queue: send whenever this many items of one kind wait, or every interval.
+DEFAULT_FLUSH_INTERVAL = 1.0
+DEFAULT_MAX_QUEUE_SIZE = 10_000
+QUEUE_BATCH_ITEMS = 1_000
+# How long the interpreter may wait at exit for queued items to go out.
+DEFAULT_EXIT_TIMEOUT = 5.0
+# At most one "queue full" warning per this many seconds; the rest are counted.
+DROP_LOG_INTERVAL = 10.0

@@ -311,6 +311,10 @@ class Core:
         """One validated item as a ready request; bad input raises before any I/O."""
         return self._post(endpoint.path, encode_item(coerce(endpoint.model, item)))
 
+    def plan_encoded_batch(self, endpoint: Endpoint[M], encoded: Sequence[bytes]) -> PlannedRequest:
+        """A batch request from items encoded earlier (by the background queue)."""
+        return self._post(endpoint.path, join_batch(encoded))
+
     def plan_batch(
         self, endpoint: Endpoint[M], items: Sequence[M | Mapping[str, object]]
     ) -> BatchPlan[M]:

@@ -32,9 +32,11 @@ __all__ = [
     "PartialBatchError",
     "PayloadTooLargeError",
     "PaymentRequiredError",
+    "QueueFullError",
     "RateLimitError",
     "ServerError",
     "ServiceUnavailableError",
+    "ShutdownTimeoutError",
     "UnauthorizedError",
     "ValidationError",
     "exception_for_status",
@@ -197,6 +199,14 @@ class PartialBatchError(APIError):
         super().__init__(message)
         self.delivered = delivered
         self.undelivered = undelivered
+
+
+class QueueFullError(MoesifError):
+    """Given to `on_error` with an item dropped because the queue held `max_queue_size`."""
+
+
+class ShutdownTimeoutError(MoesifError):
+    """Given to `on_error` with items still undelivered when the exit flush ran out of time."""
 
 
 _BY_STATUS: dict[int, type[APIStatusError]] = {

@@ -1,0 +1,566 @@
+"""Background batching: items queued at once, delivered later in size-limited batches.
+
+`QueueCore` holds the buffers, counters and every decision, and does no I/O;
+`ThreadQueue` (for `MoesifClient`) and `TaskQueue` (for `AsyncMoesifClient`) only add
+a worker that sends what the core hands out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import contextlib
+import json
+import logging
+import os
+import threading
+import time
+import weakref
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from typing import TypeAlias
+
+import attrs
+
+from . import _constants as c
+from ._protocol import (
+    ACTIONS_BATCH,
+    COMPANIES_BATCH,
+    EVENTS_BATCH,
+    SUBSCRIPTIONS_BATCH,
+    USERS_BATCH,
+    Endpoint,
+    PlannedRequest,
+    split_into_batches,
+)
+from ._wire import coerce, encode_item, from_dict
+from .exceptions import (
+    APIConnectionError,
+    BatchItemTooLargeError,
+    MoesifError,
+    QueueFullError,
+    ShutdownTimeoutError,
+    ValidationError,
+)
+from .models import ActionModel, CompanyModel, EventModel, SubscriptionModel, UserModel
+
+__all__ = ["BeforeSend", "OnError", "QueueItem", "QueueStats"]
+
+logger = logging.getLogger("moesifapi")
+
+QueueItem: TypeAlias = EventModel | ActionModel | UserModel | CompanyModel | SubscriptionModel
+"""Anything the queue carries."""
+
+OnError: TypeAlias = Callable[[Exception, Sequence[QueueItem]], None]
+"""Called with the error and the items it cost: after retries, on overflow, at exit."""
+
+BeforeSend: TypeAlias = Callable[[QueueItem], "QueueItem | None"]
+"""Called with each item before it is queued: return it (changed or not), or None to drop it."""
+
+KINDS: tuple[Endpoint[QueueItem], ...] = (  # type: ignore[assignment]
+    EVENTS_BATCH,
+    ACTIONS_BATCH,
+    USERS_BATCH,
+    COMPANIES_BATCH,
+    SUBSCRIPTIONS_BATCH,
+)
+
+
+@attrs.frozen
+class QueueStats:
+    """A snapshot of a client's background queue counters.
+
+    `queued` items were accepted; each ends up `sent` or `failed` (after retries, or
+    undelivered at exit), and until then is `pending`. `dropped` items were refused
+    (queue full, closed client, a failing `before_send`); `filtered` ones were dropped
+    on purpose by `before_send`. `retried` counts retried requests.
+    """
+
+    queued: int = 0
+    sent: int = 0
+    failed: int = 0
+    dropped: int = 0
+    filtered: int = 0
+    retried: int = 0
+    pending: int = 0
+
+
+def _check_positive(name: str, value: object, *, allow_zero: bool = False) -> float:
+    if (
+        isinstance(value, (int, float))
+        and not isinstance(value, bool)
+        and (value > 0 or (allow_zero and value == 0))
+    ):
+        return float(value)
+    raise ValidationError(f"must be a positive number, got {value!r}", field=name)
+
+
+@attrs.frozen
+class QueueSettings:
+    """The queue's settings, checked when the client is built."""
+
+    flush_interval: float = c.DEFAULT_FLUSH_INTERVAL
+    max_queue_size: int = c.DEFAULT_MAX_QUEUE_SIZE
+    on_error: OnError | None = None
+    before_send: BeforeSend | None = None
+    exit_timeout: float = c.DEFAULT_EXIT_TIMEOUT
+
+    @classmethod
+    def resolve(
+        cls,
+        *,
+        flush_interval: float,
+        max_queue_size: int,
+        on_error: OnError | None,
+        before_send: BeforeSend | None,
+        exit_timeout: float,
+    ) -> QueueSettings:
+        if type(max_queue_size) is not int or max_queue_size < 1:
+            raise ValidationError(
+                f"must be an int >= 1, got {max_queue_size!r}", field="max_queue_size"
+            )
+        for name, hook in (("on_error", on_error), ("before_send", before_send)):
+            if hook is not None and not callable(hook):
+                raise ValidationError(f"must be callable, got {hook!r}", field=name)
+        return cls(
+            flush_interval=_check_positive("flush_interval", flush_interval),
+            max_queue_size=max_queue_size,
+            on_error=on_error,
+            before_send=before_send,
+            exit_timeout=_check_positive("exit_timeout", exit_timeout, allow_zero=True),
+        )
+
+
+@attrs.frozen
+class Prepared:
+    """An item validated, masked by `before_send` and encoded, ready to buffer."""
+
+    model: QueueItem
+    encoded: bytes
+
+
+@attrs.frozen
+class Batch:
+    """Encoded items of one kind that fit in one request."""
+
+    endpoint: Endpoint[QueueItem]
+    encoded: list[bytes]
+
+    def items(self) -> list[QueueItem]:
+        """The items as models again, for `on_error` (the queue keeps only bytes)."""
+        return [from_dict(self.endpoint.model, json.loads(raw)) for raw in self.encoded]
+
+
+class QueueCore:
+    """Buffers per endpoint, counters, and the decisions; safe to call from any thread."""
+
+    def __init__(self, settings: QueueSettings, max_batch_bytes: int) -> None:
+        self.settings = settings
+        self.max_batch_bytes = max_batch_bytes
+        self.closed = False
+        self.abandoned = False
+        self.in_flight: Batch | None = None
+        self._lock = threading.Lock()
+        self._buffers: dict[str, list[bytes]] = {kind.path: [] for kind in KINDS}
+        self._by_path = {kind.path: kind for kind in KINDS}
+        self._counts = dict.fromkeys(attrs.fields_dict(QueueStats), 0)
+        self._last_drop_log = float("-inf")
+        self._unlogged_drops = 0
+
+    # on the caller's thread
+
+    def prepare(self, endpoint: Endpoint[QueueItem], item: object) -> Prepared | None:
+        """Validate, mask and encode one item; None when `before_send` dropped it."""
+        model: QueueItem = coerce(endpoint.model, item)  # type: ignore[arg-type]
+        hook = self.settings.before_send
+        if hook is not None:
+            try:
+                masked = hook(model)
+                if masked is not None and not isinstance(masked, endpoint.model):
+                    raise TypeError(
+                        f"before_send returned {type(masked).__name__}, "
+                        f"expected {endpoint.model.__name__} or None"
+                    )
+            except Exception as error:
+                self._refuse([model], error, "before_send failed")
+                return None
+            if masked is None:
+                self._add("filtered", 1)
+                return None
+            model = masked
+        encoded = encode_item(model)
+        if len(encoded) + 2 > self.max_batch_bytes:
+            raise BatchItemTooLargeError(0, len(encoded) + 2, self.max_batch_bytes)
+        return Prepared(model, encoded)
+
+    def prepare_all(self, endpoint: Endpoint[QueueItem], items: Iterable[object]) -> list[Prepared]:
+        """`prepare` for each item; a bad one raises before any is queued."""
+        if isinstance(items, (str, bytes, Mapping)):
+            raise ValidationError(f"expected a list of items, got {type(items).__name__}")
+        prepared = []
+        for index, item in enumerate(items):
+            try:
+                one = self.prepare(endpoint, item)
+            except BatchItemTooLargeError as error:
+                raise BatchItemTooLargeError(index, error.size, error.limit) from None
+            except ValidationError as error:
+                raise error.under(f"[{index}]") from error.__cause__
+            if one is not None:
+                prepared.append(one)
+        return prepared
+
+    def put(self, endpoint: Endpoint[QueueItem], prepared: Sequence[Prepared]) -> tuple[int, bool]:
+        """Buffer what fits; report the rest. Returns (accepted, a batch is ready)."""
+        overflow: list[Prepared] = []
+        with self._lock:
+            if self.closed:
+                overflow = list(prepared)
+                accepted = 0
+            else:
+                room = self.settings.max_queue_size - self._counts["pending"]
+                accepted = max(0, min(room, len(prepared)))
+                buffer = self._buffers[endpoint.path]
+                buffer.extend(p.encoded for p in prepared[:accepted])
+                overflow = list(prepared[accepted:])
+                self._counts["queued"] += accepted
+                self._counts["pending"] += accepted
+            ready = len(self._buffers[endpoint.path]) >= c.QUEUE_BATCH_ITEMS
+        if overflow:
+            error: Exception = (
+                MoesifError("the client is closed; nothing more is queued")
+                if self.closed
+                else QueueFullError(
+                    f"the queue holds max_queue_size={self.settings.max_queue_size} items"
+                )
+            )
+            self._refuse([p.model for p in overflow], error, "queue full or closed")
+        return accepted, ready
+
+    # on the worker
+
+    def take_all(self) -> list[Batch]:
+        """Everything buffered, cut into batches under the size limit."""
+        with self._lock:
+            taken = {path: buf for path, buf in self._buffers.items() if buf}
+            for path in taken:
+                self._buffers[path] = []
+        batches = []
+        for path, encoded in taken.items():
+            for start, end in split_into_batches([len(e) for e in encoded], self.max_batch_bytes):
+                batches.append(Batch(self._by_path[path], encoded[start:end]))
+        return batches
+
+    def retried(self) -> None:
+        self._add("retried", 1)
+
+    def delivered(self, batch: Batch) -> None:
+        with self._lock:
+            if self.abandoned:
+                return
+            self._counts["sent"] += len(batch.encoded)
+            self._counts["pending"] -= len(batch.encoded)
+
+    def failed(self, batch: Batch, error: Exception) -> None:
+        """A batch is lost for good: count it and tell the caller."""
+        with self._lock:
+            if self.abandoned:
+                return
+            self._counts["failed"] += len(batch.encoded)
+            self._counts["pending"] -= len(batch.encoded)
+        logger.warning(
+            "moesifapi: %d %s could not be delivered: %s",
+            len(batch.encoded),
+            batch.endpoint.path.strip("/").split("/")[0],
+            error,
+        )
+        self._call_on_error(error, batch.items)
+
+    def abandon(self, error: Exception) -> None:
+        """Give up on everything still here (the exit flush ran out of time)."""
+        lost = self.take_all()
+        if self.in_flight is not None:
+            lost.insert(0, self.in_flight)
+        for batch in lost:
+            self.failed(batch, error)
+        with self._lock:
+            self.abandoned = True
+
+    @staticmethod
+    def gives_up_the_rest(error: Exception, closing: bool) -> bool:
+        """While closing, one unreachable-server failure fails the rest without trying."""
+        return closing and isinstance(error, APIConnectionError)
+
+    # reporting
+
+    @property
+    def stats(self) -> QueueStats:
+        with self._lock:
+            return QueueStats(**self._counts)
+
+    @property
+    def pending(self) -> int:
+        return self._counts["pending"]
+
+    @property
+    def losses(self) -> int:
+        """Items failed or dropped so far; a flush succeeded if this did not move."""
+        return self._counts["failed"] + self._counts["dropped"]
+
+    def _add(self, counter: str, n: int) -> None:
+        with self._lock:
+            self._counts[counter] += n
+
+    def _refuse(self, items: list[QueueItem], error: Exception, why: str) -> None:
+        self._add("dropped", len(items))
+        now = time.monotonic()
+        with self._lock:
+            self._unlogged_drops += len(items)
+            due = now - self._last_drop_log >= c.DROP_LOG_INTERVAL
+            if due:
+                count, self._unlogged_drops = self._unlogged_drops, 0
+                self._last_drop_log = now
+        if due:
+            logger.warning("moesifapi: dropped %d item(s) (%s): %s", count, why, error)
+        self._call_on_error(error, lambda: items)
+
+    def _call_on_error(self, error: Exception, items: Callable[[], list[QueueItem]]) -> None:
+        hook = self.settings.on_error
+        if hook is None:
+            return
+        try:
+            hook(error, items())
+        except Exception:  # the host's callback must not kill the worker
+            logger.exception("moesifapi: the on_error callback raised")
+
+
+# --- the two workers ---
+
+_live_thread_queues: weakref.WeakSet[ThreadQueue] = weakref.WeakSet()
+
+
+class ThreadQueue:
+    """The sync client's worker: one daemon thread, started on first use."""
+
+    def __init__(
+        self,
+        core: QueueCore,
+        send: Callable[[PlannedRequest, Callable[[], None]], object],
+        plan: Callable[[Endpoint[QueueItem], list[bytes]], PlannedRequest],
+    ) -> None:
+        self._send = send
+        self._plan = plan
+        self._reset(core)
+        _live_thread_queues.add(self)
+
+    def _reset(self, core: QueueCore) -> None:
+        self.core = core
+        self._wake = threading.Event()
+        self._state = threading.Condition()
+        self._requested = 0  # flush generations asked for ...
+        self._completed = 0  # ... and drained
+        self._closing = False
+        self._thread: threading.Thread | None = None
+        self._pid = os.getpid()
+
+    def add(self, endpoint: Endpoint[QueueItem], prepared: Sequence[Prepared]) -> int:
+        if self._pid != os.getpid():  # forked without our at-fork hook (should not happen)
+            self.after_fork_in_child()
+        accepted, ready = self.core.put(endpoint, prepared)
+        if accepted:
+            self._ensure_worker()
+            if ready:
+                self._wake.set()
+        return accepted
+
+    def _ensure_worker(self) -> None:
+        with self._state:
+            if self._thread is None and not self._closing:
+                self._thread = threading.Thread(
+                    target=self._run, name="moesifapi-queue", daemon=True
+                )
+                self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            self._wake.wait(self.core.settings.flush_interval)
+            self._wake.clear()
+            with self._state:
+                generation, closing = self._requested, self._closing
+            self._drain(closing)
+            with self._state:
+                self._completed = max(self._completed, generation)
+                self._state.notify_all()
+            if closing:
+                return
+
+    def _drain(self, closing: bool) -> None:
+        give_up: Exception | None = None
+        while batches := self.core.take_all():
+            for batch in batches:
+                if give_up is not None:
+                    self.core.failed(batch, give_up)
+                    continue
+                self.core.in_flight = batch
+                try:
+                    self._send(self._plan(batch.endpoint, batch.encoded), self.core.retried)
+                except Exception as error:  # never let the worker die
+                    self.core.failed(batch, error)
+                    if QueueCore.gives_up_the_rest(error, closing):
+                        give_up = error
+                else:
+                    self.core.delivered(batch)
+                finally:
+                    self.core.in_flight = None
+            if not closing:
+                return
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Send everything queued so far; True if all of it was delivered in time."""
+        with self._state:
+            if self._thread is None:
+                return self.core.pending == 0
+            losses = self.core.losses
+            self._requested += 1
+            generation = self._requested
+            self._wake.set()
+            done = self._state.wait_for(lambda: self._completed >= generation, timeout)
+        return done and self.core.losses == losses
+
+    def close(self, timeout: float | None = None) -> bool:
+        """Deliver what is queued, then stop the worker. False if `timeout` ran out."""
+        with self._state:
+            self.core.closed = True
+            self._closing = True
+            self._requested += 1
+            thread = self._thread
+        self._wake.set()
+        if thread is None:
+            return True
+        thread.join(timeout)
+        if thread.is_alive():
+            self.core.abandon(
+                ShutdownTimeoutError(f"not delivered within the {timeout} s allowed at exit")
+            )
+            return False
+        return True
+
+    def after_fork_in_child(self) -> None:
+        """The child starts empty, with no worker; the parent's items stay the parent's."""
+        self._reset(QueueCore(self.core.settings, self.core.max_batch_bytes))
+
+
+def _close_all_at_exit() -> None:
+    for queue in list(_live_thread_queues):
+        if queue.core.pending:
+            queue.close(timeout=queue.core.settings.exit_timeout)
+
+
+def _reset_all_after_fork() -> None:
+    for queue in list(_live_thread_queues):
+        queue.after_fork_in_child()
+
+
+atexit.register(_close_all_at_exit)
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reset_all_after_fork)
+
+
+class TaskQueue:
+    """The asyncio client's worker: one task on the running loop, started on first use."""
+
+    def __init__(
+        self,
+        core: QueueCore,
+        send: Callable[[PlannedRequest, Callable[[], None]], Awaitable[object]],
+        plan: Callable[[Endpoint[QueueItem], list[bytes]], PlannedRequest],
+    ) -> None:
+        self.core = core
+        self._send = send
+        self._plan = plan
+        self._wake: asyncio.Event | None = None
+        self._drained: asyncio.Condition | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._requested = 0
+        self._completed = 0
+        self._closing = False
+
+    def add(self, endpoint: Endpoint[QueueItem], prepared: Sequence[Prepared]) -> int:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            raise RuntimeError(
+                "AsyncMoesifClient.queue_* needs a running event loop; "
+                "from sync code use MoesifClient"
+            ) from None
+        accepted, ready = self.core.put(endpoint, prepared)
+        if accepted:
+            wake = self._ensure_worker(loop)
+            if ready:
+                wake.set()
+        return accepted
+
+    def _ensure_worker(self, loop: asyncio.AbstractEventLoop) -> asyncio.Event:
+        if self._wake is None or self._drained is None:
+            self._wake, self._drained = asyncio.Event(), asyncio.Condition()
+        if self._task is None and not self._closing:
+            self._task = loop.create_task(self._run(self._wake, self._drained))
+        return self._wake
+
+    async def _run(self, wake: asyncio.Event, drained: asyncio.Condition) -> None:
+        while True:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(wake.wait(), self.core.settings.flush_interval)
+            wake.clear()
+            generation, closing = self._requested, self._closing
+            await self._drain(closing)
+            async with drained:
+                self._completed = max(self._completed, generation)
+                drained.notify_all()
+            if closing:
+                return
+
+    async def _drain(self, closing: bool) -> None:
+        give_up: Exception | None = None
+        while batches := self.core.take_all():
+            for batch in batches:
+                if give_up is not None:
+                    self.core.failed(batch, give_up)
+                    continue
+                try:
+                    await self._send(self._plan(batch.endpoint, batch.encoded), self.core.retried)
+                except Exception as error:  # never let the worker die
+                    self.core.failed(batch, error)
+                    if QueueCore.gives_up_the_rest(error, closing):
+                        give_up = error
+                else:
+                    self.core.delivered(batch)
+            if not closing:
+                return
+
+    async def flush(self, timeout: float | None = None) -> bool:
+        """Send everything queued so far; True if all of it was delivered in time."""
+        if self._task is None or self._wake is None or self._drained is None:
+            return self.core.pending == 0
+        losses = self.core.losses
+        self._requested += 1
+        generation = self._requested
+        self._wake.set()
+        drained = self._drained
+        try:
+            async with drained:
+                await asyncio.wait_for(
+                    drained.wait_for(lambda: self._completed >= generation), timeout
+                )
+        except asyncio.TimeoutError:
+            return False
+        return self.core.losses == losses
+
+    async def aclose(self) -> None:
+        """Deliver what is queued, then stop the worker."""
+        self.core.closed = True
+        self._closing = True
+        self._requested += 1
+        task = self._task
+        if task is None or self._wake is None:
+            return
+        self._wake.set()
+        await task

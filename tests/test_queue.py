@@ -1,0 +1,580 @@
+"""The background queue, against the sandbox collector's real HTTP server and its faults."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import inspect
+import logging
+import os
+import subprocess
+import sys
+import textwrap
+import threading
+import tracemalloc
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from datetime import datetime, timezone
+from typing import Any
+
+import pytest
+
+import moesifapi
+from moesifapi import (
+    AsyncMoesifClient,
+    EventModel,
+    EventRequestModel,
+    MoesifClient,
+    QueueFullError,
+    UserModel,
+)
+from moesifapi.testing import Collector
+
+APP_ID = "queue-test-app-id"
+NOW = datetime(2024, 5, 1, 12, 0, tzinfo=timezone.utc)
+
+Client = MoesifClient | AsyncMoesifClient
+
+
+@pytest.fixture(autouse=True)
+def no_backoff(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """Retries happen, but their backoff sleeps are recorded instead of waited."""
+    asked: list[float] = []
+
+    async def async_sleep(seconds: float) -> None:
+        asked.append(seconds)
+
+    monkeypatch.setattr(MoesifClient, "_sleep", staticmethod(asked.append))
+    monkeypatch.setattr(AsyncMoesifClient, "_sleep", staticmethod(async_sleep))
+    return asked
+
+
+@pytest.fixture
+def collector() -> Collector:
+    return Collector(application_id=APP_ID)
+
+
+@pytest.fixture
+def base_url(collector: Collector) -> Iterator[str]:
+    with collector.serve() as url:
+        yield url
+
+
+@pytest.fixture(params=["sync", "async"])
+def kind(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+class Errors:
+    """An `on_error` callback that remembers what it was told."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[Exception, list[Any]]] = []
+        self._lock = threading.Lock()
+
+    def __call__(self, error: Exception, items: Sequence[Any]) -> None:
+        with self._lock:
+            self.calls.append((error, list(items)))
+
+    @property
+    def items(self) -> list[Any]:
+        return [item for _, batch in self.calls for item in batch]
+
+
+def make(kind: str, base_url: str, **kwargs: Any) -> Client:
+    kwargs.setdefault("application_id", APP_ID)
+    if kind == "sync":
+        return MoesifClient(base_url=base_url, **kwargs)
+    return AsyncMoesifClient(base_url=base_url, **kwargs)
+
+
+async def close(client: Client) -> None:
+    if isinstance(client, MoesifClient):
+        client.close()
+    else:
+        await client.aclose()
+
+
+async def flush(client: Client, timeout: float | None = None) -> bool:
+    result = client.flush(timeout)
+    return await result if inspect.isawaitable(result) else bool(result)
+
+
+def an_event(n: int, **extra: Any) -> EventModel:
+    return EventModel(
+        request=EventRequestModel(
+            time=NOW, uri=f"https://api.example.com/items/{n}", verb="GET", headers={}
+        ),
+        metadata={"n": n},
+        **extra,
+    )
+
+
+# --- delivery under faults (the issue's headline scenarios) ---
+
+
+def test_eight_threads_deliver_40000_events_exactly_once_through_503s_and_drops(
+    collector: Collector, base_url: str
+) -> None:
+    collector.fail_randomly(0.2, status=503, seed=7)
+    collector.drop_randomly(0.05, seed=11)
+    errors = Errors()
+    client = MoesifClient(
+        application_id=APP_ID,
+        base_url=base_url,
+        max_queue_size=50_000,
+        max_retries=12,  # 20% + 5% failures: 13 in a row is (0.25 ** 13), never
+        on_error=errors,
+    )
+    sent: list[list[str]] = [[] for _ in range(8)]
+
+    def produce(worker: int) -> None:
+        for n in range(5_000):
+            event = an_event(n, user_id=f"thread-{worker}")
+            client.queue_event(event)
+            sent[worker].append(event.transaction_id)
+
+    threads = [threading.Thread(target=produce, args=(w,)) for w in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    client.close()
+
+    received = Counter(event["transaction_id"] for event in collector.events)
+    expected = {tid for ids in sent for tid in ids}
+    assert len(expected) == 40_000
+    assert set(received) == expected
+    assert max(received.values()) == 1
+    assert errors.calls == []
+    stats = client.stats
+    assert (stats.queued, stats.sent, stats.failed, stats.dropped) == (40_000, 40_000, 0, 0)
+    assert stats.retried > 0
+    assert any(r.status == 503 for r in collector.requests)
+
+
+async def test_200_tasks_deliver_40000_events_exactly_once_through_503s_and_drops(
+    collector: Collector, base_url: str
+) -> None:
+    collector.fail_randomly(0.2, status=503, seed=3)
+    collector.drop_randomly(0.05, seed=5)
+    errors = Errors()
+    client = AsyncMoesifClient(
+        application_id=APP_ID,
+        base_url=base_url,
+        max_queue_size=50_000,
+        max_retries=12,
+        on_error=errors,
+    )
+    sent: list[str] = []
+
+    async def produce(task: int) -> None:
+        for n in range(200):
+            event = an_event(n, user_id=f"task-{task}")
+            client.queue_event(event)
+            sent.append(event.transaction_id)
+            if n % 50 == 0:
+                await asyncio.sleep(0)  # let the other producers and the worker run
+
+    await asyncio.gather(*(produce(t) for t in range(200)))
+    await client.aclose()
+
+    received = Counter(event["transaction_id"] for event in collector.events)
+    assert len(sent) == 40_000
+    assert set(received) == set(sent)
+    assert max(received.values()) == 1
+    assert errors.calls == []
+    assert client.stats.failed == 0
+
+
+async def test_with_the_server_gone_close_returns_and_every_item_reaches_on_error(
+    kind: str, collector: Collector, no_backoff: list[float]
+) -> None:
+    with collector.serve() as gone_url:
+        pass  # the port is closed again: connections are refused
+    errors = Errors()
+    client = make(kind, gone_url, on_error=errors)
+    events = [an_event(n) for n in range(2_500)]
+    for event in events:
+        client.queue_event(event)
+    waited_before_close = len(no_backoff)
+
+    await close(client)
+
+    reported = [item.transaction_id for item in errors.items]
+    assert sorted(reported) == sorted(e.transaction_id for e in events)
+    assert all(isinstance(e, moesifapi.APIConnectionError) for e, _ in errors.calls)
+    stats = client.stats
+    assert (stats.failed, stats.sent, stats.pending) == (2_500, 0, 0)
+    # Default retries, and once the server is known unreachable the rest fail at once:
+    # close() waits through at most two rounds of backoff (the one under way, then one).
+    assert sum(no_backoff[waited_before_close:]) <= 2 * (0.5 + 1.0 + 2.0)
+
+
+def test_queue_event_returns_while_the_server_is_held(collector: Collector, base_url: str) -> None:
+    client = MoesifClient(application_id=APP_ID, base_url=base_url, flush_interval=0.01)
+    collector.hold()
+    assert client.queue_event(an_event(1))
+    assert collector.wait_until_held(1, timeout=10)  # the worker is stuck in a request
+
+    returned = threading.Event()
+
+    def queue_more() -> None:
+        client.queue_event(an_event(2))
+        returned.set()
+
+    caller = threading.Thread(target=queue_more)
+    caller.start()
+    assert returned.wait(timeout=10), "queue_event blocked on the held server"
+    assert collector.events == []
+
+    collector.release()
+    client.close()
+    assert sorted(e["metadata"]["n"] for e in collector.events) == [1, 2]
+
+
+async def test_async_queue_event_returns_while_the_server_is_held(
+    collector: Collector, base_url: str
+) -> None:
+    client = AsyncMoesifClient(application_id=APP_ID, base_url=base_url, flush_interval=0.01)
+    collector.hold()
+    assert client.queue_event(an_event(1))
+    held = await asyncio.to_thread(collector.wait_until_held, 1, 10)
+    assert held
+
+    assert client.queue_event(an_event(2))  # a plain call: returns with the server held
+    assert collector.events == []
+
+    collector.release()
+    await client.aclose()
+    assert sorted(e["metadata"]["n"] for e in collector.events) == [1, 2]
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
+def test_a_forked_child_delivers_its_own_items_and_not_the_parents(
+    collector: Collector, base_url: str
+) -> None:
+    client = MoesifClient(application_id=APP_ID, base_url=base_url, flush_interval=60)
+    parent_event = an_event(1, user_id="parent")
+    client.queue_event(parent_event)  # pending in the parent; its worker is running
+
+    pid = os.fork()
+    if pid == 0:  # the child: exit status tells the parent what it saw
+        code = 1
+        try:
+            fresh = client.stats.pending == 0
+            client.queue_event(an_event(2, user_id="child"))
+            client.close()
+            code = 0 if fresh and client.stats.sent == 1 else 2
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+
+    assert [e["user_id"] for e in collector.events] == ["child"]
+    client.close()
+    assert sorted(e["user_id"] for e in collector.events) == ["child", "parent"]
+    assert client.stats.sent == 1
+
+
+async def test_overflow_drops_are_counted_reported_and_memory_stays_bounded(
+    kind: str, collector: Collector, base_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    dropped_items = 0
+    full_errors = 0
+
+    def on_error(error: Exception, items: Sequence[Any]) -> None:
+        nonlocal dropped_items, full_errors
+        if isinstance(error, QueueFullError):
+            full_errors += 1
+            dropped_items += len(items)
+
+    collector.hold()
+    client = make(kind, base_url, max_queue_size=10, on_error=on_error)
+    event = an_event(0)
+    caplog.set_level(logging.WARNING, logger="moesifapi")
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before, _ = tracemalloc.get_traced_memory()
+        accepted = sum(client.queue_event(event) for _ in range(20_000))
+        after, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+
+    assert accepted == 10
+    assert client.stats.dropped == dropped_items == full_errors == 19_990
+    assert client.stats.pending == 10
+    assert after - before < 2_000_000  # 20,000 events would be ~10 MB if kept
+    drop_logs = [r for r in caplog.records if "dropped" in r.getMessage()]
+    assert len(drop_logs) == 1  # rate-limited: one line, not 19,990
+    collector.release()
+    await close(client)
+    assert len(collector.events) == 10
+
+
+# --- the calls themselves ---
+
+
+async def test_each_kind_is_queued_to_its_batch_endpoint(
+    kind: str, collector: Collector, base_url: str
+) -> None:
+    client = make(kind, base_url)
+    client.queue_event(an_event(1))
+    client.queue_events([an_event(2), an_event(3)])
+    client.queue_action({"action_name": "Signed Up", "request": {"uri": "https://a.test/"}})
+    client.queue_actions([{"action_name": "Clicked", "request": {"uri": "https://a.test/b"}}])
+    client.queue_user(UserModel(user_id="u1"))
+    client.queue_users([{"user_id": "u2"}])
+    client.queue_company({"company_id": "c1"})
+    client.queue_companies([{"company_id": "c2"}])
+    client.queue_subscription({"subscription_id": "s1", "company_id": "c1"})
+    client.queue_subscriptions([{"subscription_id": "s2", "company_id": "c2"}])
+
+    assert await flush(client, timeout=10)
+
+    assert len(collector.events) == 3
+    assert [a["action_name"] for a in collector.actions] == ["Signed Up", "Clicked"]
+    assert set(collector.users) == {"u1", "u2"}
+    assert set(collector.companies) == {"c1", "c2"}
+    assert set(collector.subscriptions) == {"s1", "s2"}
+    paths = {r.path for r in collector.requests}
+    assert paths == {
+        "/v1/events/batch",
+        "/v1/actions/batch",
+        "/v1/users/batch",
+        "/v1/companies/batch",
+        "/v1/subscriptions/batch",
+    }
+    await close(client)
+
+
+async def test_bad_input_raises_at_once_and_queues_nothing(
+    kind: str, collector: Collector, base_url: str
+) -> None:
+    client = make(kind, base_url)
+    with pytest.raises(moesifapi.ValidationError) as caught:
+        client.queue_users([{"user_id": "fine"}, {"user_id": ""}])
+    assert caught.value.field == "[1].user_id"
+    with pytest.raises(moesifapi.ValidationError):
+        client.queue_event({"request": {"uri": "https://x"}})
+    assert client.stats.queued == 0
+    await close(client)
+    assert collector.requests == []
+
+
+async def test_an_item_too_large_for_any_batch_is_rejected_at_once(
+    kind: str, base_url: str
+) -> None:
+    client = make(kind, base_url, max_batch_bytes=2048)
+    with pytest.raises(moesifapi.BatchItemTooLargeError):
+        client.queue_event(an_event(0, tags="x" * 4096))
+    await close(client)
+
+
+async def test_before_send_masks_headers_before_anything_is_queued(
+    kind: str, collector: Collector, base_url: str
+) -> None:
+    def mask(item: Any) -> Any:
+        if isinstance(item, EventModel):
+            for name in ("Authorization", "Cookie"):
+                if name in item.request.headers:
+                    item.request.headers[name] = "***"
+        return item
+
+    client = make(kind, base_url, before_send=mask)
+    request = EventRequestModel(
+        time=NOW,
+        uri="https://api.example.com/me",
+        verb="GET",
+        headers={"Authorization": "Bearer secret", "Cookie": "s=1", "Accept": "*/*"},
+    )
+    client.queue_event(EventModel(request=request))
+    await close(client)
+
+    (sent,) = collector.events
+    assert sent["request"]["headers"] == {"Authorization": "***", "Cookie": "***", "Accept": "*/*"}
+
+
+async def test_before_send_returning_none_filters_the_item(
+    kind: str, collector: Collector, base_url: str
+) -> None:
+    client = make(
+        kind, base_url, before_send=lambda item: None if item.metadata == {"n": 2} else item
+    )
+    accepted = [client.queue_event(an_event(n)) for n in range(4)]
+    await close(client)
+
+    assert accepted == [True, True, False, True]
+    assert sorted(e["metadata"]["n"] for e in collector.events) == [0, 1, 3]
+    assert client.stats.filtered == 1
+    assert client.stats.dropped == 0
+
+
+async def test_a_before_send_that_raises_drops_and_reports_the_item(
+    kind: str, collector: Collector, base_url: str
+) -> None:
+    errors = Errors()
+
+    def broken(item: Any) -> Any:
+        raise KeyError("oops")
+
+    client = make(kind, base_url, before_send=broken, on_error=errors)
+    event = an_event(1)
+    assert client.queue_event(event) is False
+    await close(client)
+
+    assert collector.events == []
+    assert client.stats.dropped == 1
+    ((error, items),) = errors.calls
+    assert isinstance(error, KeyError)
+    assert items == [event]
+
+
+async def test_flush_reports_whether_everything_was_delivered(
+    kind: str, collector: Collector, base_url: str
+) -> None:
+    errors = Errors()
+    client = make(kind, base_url, max_retries=0, on_error=errors, flush_interval=60)
+    client.queue_event(an_event(1))
+    assert await flush(client, timeout=10) is True
+
+    collector.fail_next(1, status=400)
+    client.queue_event(an_event(2))
+    assert await flush(client, timeout=10) is False
+    ((error, items),) = errors.calls
+    assert isinstance(error, moesifapi.BadRequestError)
+    assert [item.metadata for item in items] == [{"n": 2}]
+    assert client.stats.failed == 1
+    await close(client)
+
+
+async def test_flush_with_nothing_queued_is_true(kind: str, base_url: str) -> None:
+    client = make(kind, base_url)
+    assert await flush(client) is True
+    await close(client)
+
+
+async def test_flush_gives_up_after_its_timeout(
+    kind: str, collector: Collector, base_url: str
+) -> None:
+    client = make(kind, base_url, flush_interval=60)
+    collector.hold()
+    client.queue_event(an_event(1))
+    assert await flush(client, timeout=0.2) is False
+    collector.release()
+    assert await flush(client, timeout=10) is True
+    await close(client)
+
+
+async def test_retries_are_counted_in_stats(kind: str, collector: Collector, base_url: str) -> None:
+    collector.fail_next(2, status=503)
+    client = make(kind, base_url)
+    client.queue_user({"user_id": "u1"})
+    assert await flush(client, timeout=10)
+    assert client.stats.retried == 2
+    assert client.stats.sent == 1
+    await close(client)
+
+
+async def test_a_failing_on_error_callback_does_not_stop_delivery(
+    kind: str, collector: Collector, base_url: str
+) -> None:
+    def explode(error: Exception, items: Sequence[Any]) -> None:
+        raise RuntimeError("callback bug")
+
+    client = make(kind, base_url, max_retries=0, on_error=explode)
+    collector.fail_next(1, status=400)
+    client.queue_user({"user_id": "lost"})
+    await flush(client, timeout=10)
+    client.queue_user({"user_id": "kept"})
+    await close(client)
+    assert set(collector.users) == {"kept"}
+
+
+async def test_items_queued_after_close_are_dropped_and_reported(
+    kind: str, collector: Collector, base_url: str
+) -> None:
+    errors = Errors()
+    client = make(kind, base_url, on_error=errors)
+    await close(client)
+    assert client.queue_user({"user_id": "late"}) is False
+    assert client.stats.dropped == 1
+    assert len(errors.calls) == 1
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"flush_interval": 0}, "flush_interval"),
+        ({"max_queue_size": 0}, "max_queue_size"),
+        ({"exit_timeout": -1}, "exit_timeout"),
+        ({"on_error": "print"}, "on_error"),
+    ],
+)
+def test_bad_queue_settings_are_rejected(kind: str, kwargs: dict[str, Any], field: str) -> None:
+    with pytest.raises(moesifapi.ValidationError) as caught:
+        make(kind, "http://127.0.0.1:9/v1", **kwargs)
+    assert caught.value.field == field
+
+
+def test_async_queue_calls_need_a_running_loop() -> None:
+    client = AsyncMoesifClient(application_id=APP_ID, base_url="http://127.0.0.1:9/v1")
+    with pytest.raises(RuntimeError, match="running event loop"):
+        client.queue_user({"user_id": "u"})
+
+
+# --- interpreter exit ---
+
+EXIT_SCRIPT = textwrap.dedent(
+    """
+    import sys
+    from moesifapi import MoesifClient
+
+    client = MoesifClient(
+        application_id=sys.argv[1],
+        base_url=sys.argv[2],
+        flush_interval=60,
+        exit_timeout=float(sys.argv[3]),
+        on_error=lambda error, items: print("lost", len(items), flush=True),
+    )
+    for n in range(300):
+        client.queue_user({"user_id": f"user-{n}"})
+    # no close(): the interpreter's exit must deliver or report the items
+    """
+)
+
+
+def lost_in(output: str) -> int:
+    return sum(int(line.split()[1]) for line in output.splitlines() if line.startswith("lost "))
+
+
+def run_exit_script(base_url: str, exit_timeout: float) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", EXIT_SCRIPT, APP_ID, base_url, str(exit_timeout)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_queued_items_are_delivered_at_interpreter_exit(
+    collector: Collector, base_url: str
+) -> None:
+    result = run_exit_script(base_url, exit_timeout=10)
+    assert result.returncode == 0, result.stderr
+    assert len(collector.users) == 300
+    assert lost_in(result.stdout) == 0
+
+
+def test_exit_does_not_hang_on_a_held_server_and_reports_what_it_lost(
+    collector: Collector, base_url: str
+) -> None:
+    collector.hold()
+    result = run_exit_script(base_url, exit_timeout=0.5)
+    collector.release()
+    assert result.returncode == 0, result.stderr
+    assert lost_in(result.stdout) == 300
+    assert "not delivered within" in result.stderr  # the log line
