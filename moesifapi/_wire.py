@@ -97,6 +97,8 @@ def _encode_extra(value: object) -> object:
         return value.value
     if attrs.has(type(value)):
         return to_dict(value)  # type: ignore[arg-type]
+    if isinstance(value, Mapping):  # metadata is typed `Mapping`; json only takes a dict
+        return dict(value)
     raise _Unencodable(_unencodable_reason(value))
 
 
@@ -204,9 +206,14 @@ def _unstructure_override(cls: type, field: attrs.Attribute[Any]) -> Any:
         return override(rename=key, unstruct_hook=format_timestamp)
     if field.name == "body":
         return override(rename=key, unstruct_hook=_encode_body)
+    # A field with a factory default (transaction_id) is always set; comparing it with
+    # a fresh default would mint a throwaway UUID for every item encoded.
+    has_factory = isinstance(field.default, attrs.Factory)  # type: ignore[arg-type]
     # Strings, numbers, headers and metadata are already JSON values (or encoded by
     # `_encode_extra` at dump time): pass them through without a walk.
-    return override(rename=key, unstruct_hook=_identity)
+    return override(
+        rename=key, unstruct_hook=_identity, omit_if_default=False if has_factory else None
+    )
 
 
 def _register_unstructure_hooks() -> None:
@@ -337,8 +344,17 @@ def to_json(models_: attrs.AttrsInstance | Iterable[attrs.AttrsInstance]) -> byt
     """
     if not isinstance(models_, Iterable):
         return encode_item(models_)
+    if isinstance(models_, (Mapping, str, bytes)):  # would be iterated into garbage
+        raise ValidationError(
+            f"to_json takes a model or a sequence of models, got {type(models_).__name__}"
+            " (build a model from a dict with from_dict)"
+        )
     parts = []
     for index, model in enumerate(models_):
+        if not attrs.has(type(model)):
+            raise ValidationError(
+                f"expected a model, got {type(model).__name__}", field=f"[{index}]"
+            )
         try:
             parts.append(encode_item(model))
         except ValidationError as error:

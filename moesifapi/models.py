@@ -151,6 +151,8 @@ def _time(_: object, attribute: attrs.Attribute[Any], value: Any) -> None:
         raise _fail(
             attribute, f"must be a datetime or an ISO 8601 timestamp, got {_describe(value)}"
         )
+    if value.utcoffset() != timedelta(0):  # the converter could not bring it to UTC
+        raise _fail(attribute, f"is out of range once converted to UTC, got {_describe(value)}")
 
 
 def _optional_time(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
