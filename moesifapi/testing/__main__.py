@@ -1,0 +1,106 @@
+"""The command line: ``python -m moesifapi.testing serve`` runs a sandbox collector.
+
+It prints its base URL, serves until SIGINT or SIGTERM, then can dump what it stored.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from types import FrameType
+
+from ._collector import DEFAULT_APPLICATION_ID, DEFAULT_MAX_BODY_BYTES, Collector
+from ._server import SandboxServer
+
+__all__ = ["main"]
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m moesifapi.testing",
+        description="A local Moesif Collector API for development and tests.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser(
+        "serve",
+        help="serve a sandbox collector until interrupted",
+        description="Serve a sandbox collector; prints its base URL on the first line "
+        "of standard output, stops on Ctrl-C or SIGTERM.",
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default: %(default)s)")
+    serve.add_argument(
+        "--port",
+        type=int,
+        default=9500,
+        help="port to bind; 0 picks a free one (default: %(default)s)",
+    )
+    serve.add_argument(
+        "--application-id",
+        default=DEFAULT_APPLICATION_ID,
+        help="the X-Moesif-Application-Id to accept (default: %(default)s)",
+    )
+    serve.add_argument(
+        "--max-body-bytes",
+        type=int,
+        default=DEFAULT_MAX_BODY_BYTES,
+        help="largest request body accepted (default: %(default)s)",
+    )
+    serve.add_argument(
+        "--dump",
+        metavar="FILE",
+        help="on exit, write every stored item to FILE as NDJSON",
+    )
+    return parser
+
+
+def _serve(args: argparse.Namespace) -> int:
+    collector = Collector(args.application_id, max_body_bytes=args.max_body_bytes)
+    stop = threading.Event()
+
+    def request_stop(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    previous = {
+        signum: signal.signal(signum, request_stop) for signum in (signal.SIGINT, signal.SIGTERM)
+    }
+    try:
+        try:
+            server = SandboxServer(collector, args.host, args.port)
+        except OSError as exc:
+            print(f"cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
+            return 1
+        server.start()
+        try:
+            print(server.base_url, flush=True)
+            print(
+                f"moesif sandbox collector: application id {collector.application_id!r};"
+                " Ctrl-C to stop",
+                file=sys.stderr,
+                flush=True,
+            )
+            # A timed wait keeps the main thread responsive to signals on every platform.
+            while not stop.wait(0.5):
+                pass
+        finally:
+            server.stop()
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    if args.dump:
+        count = collector.write_ndjson(args.dump)
+        print(f"wrote {count} stored items to {args.dump}", file=sys.stderr, flush=True)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "serve":
+        return _serve(args)
+    return 2  # unreachable: argparse requires a known command
+
+
+if __name__ == "__main__":
+    sys.exit(main())

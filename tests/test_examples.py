@@ -1,0 +1,48 @@
+"""The examples run as a new user would run them: offline, against the sandbox."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+def run_example(name: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MOESIF_")}
+    return subprocess.run(
+        [sys.executable, str(EXAMPLES / name)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        check=False,
+    )
+
+
+def test_quickstart_sends_everything_to_the_sandbox_when_no_application_id_is_set() -> None:
+    result = run_example("quickstart.py")
+    assert result.returncode == 0, result.stderr
+    assert "using the sandbox collector at http://127.0.0.1:" in result.stdout
+    assert (
+        "The sandbox holds 2002 events, 2 actions, 2 users, 1 company, 1 subscription."
+        in result.stdout
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("send_sync.py", "the sandbox holds 1000 events and 1 user"),
+        ("send_async.py", "the sandbox holds 50 users and 50 actions"),
+        ("queue_webapp.py", "the sandbox holds 20 events; Authorization=<masked>"),
+    ],
+)
+def test_example_runs_offline(name: str, expected: str) -> None:
+    result = run_example(name)
+    assert result.returncode == 0, result.stderr
+    assert expected in result.stdout
