@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
+from clients import Client, call
 from pytest_httpx import HTTPXMock
 
 import moesifapi
@@ -36,25 +37,10 @@ from moesifapi.exceptions import MAX_ERROR_BODY_CHARS
 BASE = "https://collector.test/v1"
 APP_ID = "test-application-id-0123456789"
 
-Client = MoesifClient | AsyncMoesifClient
-
-
-@pytest.fixture(params=["sync", "async"])
-def kind(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
-
 
 @pytest.fixture
-def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
-    """The backoff sleeps both clients asked for; nothing really waits."""
-    asked: list[float] = []
-
-    async def async_sleep(seconds: float) -> None:
-        asked.append(seconds)
-
-    monkeypatch.setattr(MoesifClient, "_sleep", staticmethod(asked.append))
-    monkeypatch.setattr(AsyncMoesifClient, "_sleep", staticmethod(async_sleep))
-    return asked
+def sleeps(backoff_sleeps: list[float]) -> list[float]:
+    return backoff_sleeps
 
 
 @pytest.fixture
@@ -72,14 +58,6 @@ def make_client(kind: str, sleeps: list[float]) -> Iterator[Callable[..., Client
     for client in made:
         if isinstance(client, MoesifClient):
             client.close()
-
-
-async def call(client: Client, method: str, *args: object) -> Any:
-    """Call `method` on either client, awaiting it on the async one."""
-    result = getattr(client, method)(*args)
-    if inspect.isawaitable(result):
-        result = await result
-    return result
 
 
 def body_of(request: httpx.Request) -> Any:

@@ -18,6 +18,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 import pytest
+from clients import Client, close
 
 import moesifapi
 from moesifapi import (
@@ -33,20 +34,8 @@ from moesifapi.testing import Collector
 APP_ID = "queue-test-app-id"
 NOW = datetime(2024, 5, 1, 12, 0, tzinfo=timezone.utc)
 
-Client = MoesifClient | AsyncMoesifClient
 
-
-@pytest.fixture(autouse=True)
-def no_backoff(monkeypatch: pytest.MonkeyPatch) -> list[float]:
-    """Retries happen, but their backoff sleeps are recorded instead of waited."""
-    asked: list[float] = []
-
-    async def async_sleep(seconds: float) -> None:
-        asked.append(seconds)
-
-    monkeypatch.setattr(MoesifClient, "_sleep", staticmethod(asked.append))
-    monkeypatch.setattr(AsyncMoesifClient, "_sleep", staticmethod(async_sleep))
-    return asked
+pytestmark = pytest.mark.usefixtures("backoff_sleeps")
 
 
 @pytest.fixture
@@ -58,11 +47,6 @@ def collector() -> Collector:
 def base_url(collector: Collector) -> Iterator[str]:
     with collector.serve() as url:
         yield url
-
-
-@pytest.fixture(params=["sync", "async"])
-def kind(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
 
 
 class Errors:
@@ -86,13 +70,6 @@ def make(kind: str, base_url: str, **kwargs: Any) -> Client:
     if kind == "sync":
         return MoesifClient(base_url=base_url, **kwargs)
     return AsyncMoesifClient(base_url=base_url, **kwargs)
-
-
-async def close(client: Client) -> None:
-    if isinstance(client, MoesifClient):
-        client.close()
-    else:
-        await client.aclose()
 
 
 async def flush(client: Client, timeout: float | None = None) -> bool:
@@ -188,7 +165,7 @@ async def test_200_tasks_deliver_40000_events_exactly_once_through_503s_and_drop
 
 
 async def test_with_the_server_gone_close_returns_and_every_item_reaches_on_error(
-    kind: str, collector: Collector, no_backoff: list[float]
+    kind: str, collector: Collector, backoff_sleeps: list[float]
 ) -> None:
     with collector.serve() as gone_url:
         pass  # the port is closed again: connections are refused
@@ -197,7 +174,7 @@ async def test_with_the_server_gone_close_returns_and_every_item_reaches_on_erro
     events = [an_event(n) for n in range(2_500)]
     for event in events:
         client.queue_event(event)
-    waited_before_close = len(no_backoff)
+    waited_before_close = len(backoff_sleeps)
 
     await close(client)
 
@@ -208,7 +185,7 @@ async def test_with_the_server_gone_close_returns_and_every_item_reaches_on_erro
     assert (stats.failed, stats.sent, stats.pending) == (2_500, 0, 0)
     # Default retries, and once the server is known unreachable the rest fail at once:
     # close() waits through at most two rounds of backoff (the one under way, then one).
-    assert sum(no_backoff[waited_before_close:]) <= 2 * (0.5 + 1.0 + 2.0)
+    assert sum(backoff_sleeps[waited_before_close:]) <= 2 * (0.5 + 1.0 + 2.0)
 
 
 def test_queue_event_returns_while_the_server_is_held(collector: Collector, base_url: str) -> None:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
 import pytest
+from clients import Client, call
 
 import moesifapi
 from moesifapi import AsyncMoesifClient, MoesifClient
@@ -15,7 +15,6 @@ from moesifapi import _protocol as protocol
 from moesifapi.testing import Collector
 
 APP_ID = "sandbox-clients-app-id"
-Client = MoesifClient | AsyncMoesifClient
 
 EVENT = {
     "request": {
@@ -27,16 +26,7 @@ EVENT = {
 }
 
 
-@pytest.fixture(autouse=True)
-def no_backoff(monkeypatch: pytest.MonkeyPatch) -> list[float]:
-    asked: list[float] = []
-
-    async def async_sleep(seconds: float) -> None:
-        asked.append(seconds)
-
-    monkeypatch.setattr(MoesifClient, "_sleep", staticmethod(asked.append))
-    monkeypatch.setattr(AsyncMoesifClient, "_sleep", staticmethod(async_sleep))
-    return asked
+pytestmark = pytest.mark.usefixtures("backoff_sleeps")
 
 
 @pytest.fixture
@@ -70,11 +60,6 @@ def make_client(
     for client in made:
         if isinstance(client, MoesifClient):
             client.close()
-
-
-async def call(client: Client, method: str, *args: object) -> Any:
-    result = getattr(client, method)(*args)
-    return await result if inspect.isawaitable(result) else result
 
 
 async def send_raw(client: Client, path: str, body: bytes) -> Any:
@@ -128,11 +113,11 @@ async def test_an_unknown_path_is_not_found(make_client: Callable[..., Client]) 
 
 
 async def test_fail_next_with_retry_after_is_retried_as_asked(
-    make_client: Callable[..., Client], collector: Collector, no_backoff: list[float]
+    make_client: Callable[..., Client], collector: Collector, backoff_sleeps: list[float]
 ) -> None:
     collector.fail_next(2, status=429, retry_after=3)
     await call(make_client(), "update_user", {"user_id": "u1"})
-    assert no_backoff == [3.0, 3.0]
+    assert backoff_sleeps == [3.0, 3.0]
     assert list(collector.users) == ["u1"]
 
 
