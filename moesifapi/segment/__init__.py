@@ -1,11 +1,14 @@
 """Segment spec <-> Moesif: Segment messages as Moesif models, Moesif profiles as identifies.
 
-Everything here is pure mapping with no I/O; ``docs/segment.md`` has the field tables.
+The mapping and `plan_delivery` are pure; the destinations and the relay send through a client.
 """
 
+from ._destination import AsyncSegmentDestination, SegmentDestination, SegmentReport
 from ._dispatch import INTEGRATION_NAMES, MoesifUpdate, Skipped, SkipReason, dispatch
 from ._fields import SegmentMessage
 from ._from_moesif import identify_from_profile
+from ._plan import DeliveryPlan, SegmentPayload, messages_in, plan_delivery
+from ._relay import DEFAULT_RELAY_MAX_BODY_BYTES, SegmentRelay, relay_app
 from ._to_moesif import (
     TRACK_FALLBACK_URI_PREFIX,
     action_from_track,
@@ -15,10 +18,17 @@ from ._to_moesif import (
 )
 
 __all__ = [
+    "DEFAULT_RELAY_MAX_BODY_BYTES",
     "INTEGRATION_NAMES",
     "TRACK_FALLBACK_URI_PREFIX",
+    "AsyncSegmentDestination",
+    "DeliveryPlan",
     "MoesifUpdate",
+    "SegmentDestination",
     "SegmentMessage",
+    "SegmentPayload",
+    "SegmentRelay",
+    "SegmentReport",
     "SkipReason",
     "Skipped",
     "action_from_track",
@@ -26,5 +36,8 @@ __all__ = [
     "company_from_identify",
     "dispatch",
     "identify_from_profile",
+    "messages_in",
+    "plan_delivery",
+    "relay_app",
     "user_from_identify",
 ]

@@ -45,6 +45,11 @@ class SkipReason(str, enum.Enum):
     """A `type` that is not one of Segment's message types, or none at all."""
     DISABLED_BY_INTEGRATIONS = "disabled_by_integrations"
     """The message's `integrations` object turns this destination off."""
+    INVALID_MESSAGE = "invalid_message"
+    """A batch item that is not a JSON object, or a message with a value Moesif cannot
+    take (an unreadable `timestamp`, say). `dispatch` raises for these; the Segment
+    destinations report them with this reason instead, so one bad message in a batch
+    does not hold back the rest."""
 
 
 @attrs.frozen(kw_only=True)
