@@ -186,7 +186,7 @@ def _status(_: object, attribute: attrs.Attribute[Any], value: Any) -> None:
 
 
 def _direction(_: object, attribute: attrs.Attribute[Any], value: Any) -> None:
-    if value is not None and value not in _DIRECTIONS:
+    if value is not None and not (isinstance(value, str) and value in _DIRECTIONS):
         raise _fail(
             attribute, f"must be one of Incoming, Outgoing, Internal; got {_describe(value)}"
         )

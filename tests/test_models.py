@@ -327,6 +327,12 @@ BAD_INPUTS = [
         "Incoming",
         id="direction-wrong-case",
     ),
+    pytest.param(
+        lambda: EventModel(request=request(), direction=["Incoming"]),  # type: ignore[arg-type]
+        "direction",
+        "Incoming",
+        id="direction-unhashable",
+    ),
     pytest.param(lambda: EventModel(request=request(), weight=0), "weight", "positive", id="w-0"),
     pytest.param(
         lambda: EventModel(request=request(), weight=-3), "weight", "positive", id="w-neg"

@@ -1,0 +1,203 @@
+"""Reading records from NDJSON and JSON-array files, each with the line it came from.
+
+NDJSON is read a line at a time, so memory stays flat however long the file; a JSON
+array is read whole. Standard input is spooled to a temporary file so it can be read
+twice (once to check every record, once to send).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import shutil
+import sys
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+__all__ = [
+    "InputError",
+    "InputFile",
+    "Location",
+    "RawRecord",
+    "read_records",
+    "reject_non_json_number",
+]
+
+STDIN_NAME = "-"
+_BOM = b"\xef\xbb\xbf"
+_WHITESPACE = " \t\r\n"
+
+
+def reject_non_json_number(name: str) -> object:
+    """For `json`'s parse_constant: Python accepts NaN and Infinity, JSON does not."""
+    raise ValueError(f"{name} is not a JSON number")
+
+
+class InputError(Exception):
+    """A whole input cannot be read: missing, unreadable, or not JSON at all."""
+
+
+@dataclass(frozen=True)
+class Location:
+    """Where a record came from: file, 1-based line, and index for a JSON array item."""
+
+    source: str
+    line: int
+    index: int | None = None
+
+    def __str__(self) -> str:
+        where = f"{self.source}:{self.line}"
+        return where if self.index is None else f"{where} [item {self.index}]"
+
+
+@dataclass(frozen=True)
+class RawRecord:
+    """One decoded record, or the reason it could not be decoded (`data` is then None)."""
+
+    location: Location
+    data: object
+    problem: str | None = None
+
+
+class InputFile:
+    """A file named on the command line, or standard input (``-``) spooled to disk."""
+
+    def __init__(self, path: Path, display_name: str) -> None:
+        self.path = path
+        self.display_name = display_name
+
+    @classmethod
+    def open_all(cls, names: list[str], stack: contextlib.ExitStack) -> list[InputFile]:
+        """Inputs for `names`; stdin's spool file is removed when `stack` closes."""
+        inputs = []
+        for name in names:
+            if name == STDIN_NAME:
+                inputs.append(cls._spool_stdin(stack))
+                continue
+            path = Path(name)
+            if not path.is_file():
+                reason = "is a directory" if path.is_dir() else "no such file"
+                raise InputError(f"cannot read {name}: {reason}")
+            inputs.append(cls(path, name))
+        return inputs
+
+    @classmethod
+    def _spool_stdin(cls, stack: contextlib.ExitStack) -> InputFile:
+        folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="moesif-")))
+        spool = folder / "stdin"
+        with spool.open("wb") as out:
+            shutil.copyfileobj(sys.stdin.buffer, out)
+        return cls(spool, "<stdin>")
+
+    @property
+    def is_stdin(self) -> bool:
+        return self.display_name == "<stdin>"
+
+    def open(self) -> BinaryIO:
+        try:
+            return self.path.open("rb")
+        except OSError as error:
+            raise InputError(f"cannot read {self.display_name}: {error.strerror}") from error
+
+
+def read_records(source: InputFile) -> Iterator[RawRecord]:
+    """Every record of `source` in order; a JSON array if it starts with ``[``, else NDJSON.
+
+    Blank NDJSON lines are skipped. A line that is not JSON is yielded with a
+    `problem`; a JSON array that does not parse raises `InputError` naming the line.
+    """
+    with source.open() as stream:
+        head = stream.read(len(_BOM))
+        if head != _BOM:
+            stream.seek(0)
+        first = _first_significant_byte(stream)
+        if first == b"[":
+            yield from _read_json_array(stream.read(), source.display_name)
+        else:
+            yield from _read_ndjson(stream, source.display_name)
+
+
+def _first_significant_byte(stream: BinaryIO) -> bytes:
+    start = stream.tell()
+    while True:
+        byte = stream.read(1)
+        if not byte or not byte.isspace():
+            stream.seek(start)
+            return byte
+
+
+def _read_ndjson(stream: BinaryIO, name: str) -> Iterator[RawRecord]:
+    # Line numbers count from the top of the file, the BOM's line included.
+    for number, raw in enumerate(stream, start=1):
+        if not raw.strip():
+            continue
+        where = Location(name, number)
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as error:
+            yield RawRecord(where, None, f"not UTF-8 text (byte {error.start + 1})")
+            continue
+        try:
+            yield RawRecord(where, json.loads(text.strip(), parse_constant=reject_non_json_number))
+        except json.JSONDecodeError as error:
+            yield RawRecord(where, None, f"not JSON: {error.msg} (column {error.colno})")
+        except ValueError as error:
+            yield RawRecord(where, None, f"not JSON: {error}")
+
+
+def _read_json_array(content: bytes, name: str) -> Iterator[RawRecord]:
+    try:
+        text = content.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = content.count(b"\n", 0, error.start) + 1
+        raise InputError(f"{name}:{line}: not UTF-8 text") from error
+    decoder = json.JSONDecoder(parse_constant=reject_non_json_number)
+    lines = _LineCounter(text)
+    position = text.index("[") + 1
+    index = 0
+    while True:
+        position = _skip_whitespace(text, position)
+        if text.startswith("]", position) and index == 0:
+            break
+        try:
+            item, end = decoder.raw_decode(text, position)
+        except json.JSONDecodeError as error:
+            raise InputError(
+                f"{name}:{error.lineno}: not a valid JSON array: {error.msg} (column {error.colno})"
+            ) from error
+        yield RawRecord(Location(name, lines.line_at(position), index), item)
+        index += 1
+        position = _skip_whitespace(text, end)
+        if text.startswith(",", position):
+            position += 1
+        elif text.startswith("]", position):
+            break
+        else:
+            line = lines.line_at(min(position, len(text)))
+            raise InputError(f"{name}:{line}: not a valid JSON array: expected ',' or ']'")
+    trailing = _skip_whitespace(text, position + 1)
+    if trailing < len(text):
+        raise InputError(f"{name}:{lines.line_at(trailing)}: unexpected data after the array")
+
+
+def _skip_whitespace(text: str, position: int) -> int:
+    while position < len(text) and text[position] in _WHITESPACE:
+        position += 1
+    return position
+
+
+class _LineCounter:
+    """Line numbers for increasing offsets, counting each newline only once."""
+
+    def __init__(self, text: str) -> None:
+        self._text = text
+        self._offset = 0
+        self._line = 1
+
+    def line_at(self, offset: int) -> int:
+        self._line += self._text.count("\n", self._offset, offset)
+        self._offset = offset
+        return self._line
