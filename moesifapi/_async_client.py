@@ -7,7 +7,6 @@ It mirrors `_client` line for line; change both together.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import Any
@@ -274,4 +273,6 @@ class AsyncMoesifClient:
 
     @staticmethod
     async def _sleep(seconds: float) -> None:
+        import asyncio  # not at the top: see `_queue`; a running loop has imported it
+
         await asyncio.sleep(seconds)

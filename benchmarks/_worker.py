@@ -1,0 +1,300 @@
+"""One benchmark run in a fresh process; prints its measurements as one JSON line.
+
+    python benchmarks/_worker.py SIDE WORKLOAD [--events N] [--base-url URL]
+
+SIDE is ``ours``, ``official`` (run with the official SDK's virtualenv, where the
+import name ``moesifapi`` is the official package) or ``limit`` (orjson on prebuilt
+dicts). Only the standard library is imported at module level, so the same file runs
+on both sides. `run.py` starts one of these per measurement, alternating sides.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import json
+import sys
+import threading
+import time
+import tracemalloc
+from collections.abc import Callable
+from typing import Any
+
+import _events
+
+WARMUP_OFFSET = 1_000_000  # warm-up events are other events, with other timestamps
+WARMUP_EVENTS = 200
+
+
+# --- building each side's models from the same inputs ---
+
+
+def ours_builder() -> Callable[[dict[str, Any]], Any]:
+    from moesifapi import EventModel, EventRequestModel, EventResponseModel
+
+    def build(parts: dict[str, Any]) -> Any:
+        return EventModel(
+            request=EventRequestModel(**parts["request"]),
+            response=EventResponseModel(**parts["response"]),
+            user_id=parts["user_id"],
+            session_token=parts["session_token"],
+            transaction_id=parts["transaction_id"],
+            metadata=parts["metadata"],
+        )
+
+    return build
+
+
+def official_builder() -> Callable[[dict[str, Any]], Any]:
+    from moesifapi.models import EventModel, EventRequestModel, EventResponseModel
+
+    def build(parts: dict[str, Any]) -> Any:
+        return EventModel(
+            request=EventRequestModel(**parts["request"]),
+            response=EventResponseModel(**parts["response"]),
+            user_id=parts["user_id"],
+            session_token=parts["session_token"],
+            transaction_id=parts["transaction_id"],
+            metadata=parts["metadata"],
+        )
+
+    return build
+
+
+def builder(side: str) -> Callable[[dict[str, Any]], Any]:
+    return official_builder() if side == "official" else ours_builder()
+
+
+def serializer(side: str) -> Callable[[list[Any]], bytes]:
+    if side == "official":
+        from moesifapi.api_helper import APIHelper
+
+        # What the official create_events_batch does before gzip: json.dumps, encode.
+        return lambda models: APIHelper.json_serialize(models).encode("utf-8")
+    if side == "ours-stdlib":
+        from moesifapi import _wire
+
+        _wire._dumps = _wire._dumps_std  # the fallback path, as without orjson
+    from moesifapi import to_json
+
+    return to_json
+
+
+def parts_list(count: int, offset: int = 0) -> list[dict[str, Any]]:
+    return [_events.event_parts(offset + n) for n in range(count)]
+
+
+def timed(fn: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+# --- workloads ---
+
+
+def serialize(side: str, events: int) -> dict[str, float]:
+    """(a) prebuilt models (or, for the limit, prebuilt dicts) to a batch body."""
+    if side == "limit":
+        import orjson
+
+        warm = [_events.wire_dict(WARMUP_OFFSET + n) for n in range(WARMUP_EVENTS)]
+        orjson.dumps(warm)
+        dicts = [_events.wire_dict(n) for n in range(events)]
+        return {"seconds": timed(lambda: orjson.dumps(dicts))}
+    build = builder(side)
+    dumps = serializer(side)
+    dumps([build(p) for p in parts_list(WARMUP_EVENTS, WARMUP_OFFSET)])
+    models = [build(p) for p in parts_list(events)]
+    return {"seconds": timed(lambda: dumps(models))}
+
+
+def build_and_serialize(side: str, events: int) -> dict[str, float]:
+    """(b) from datetimes and dicts to a batch body: model construction included."""
+    build = builder(side)
+    dumps = serializer(side)
+    dumps([build(p) for p in parts_list(WARMUP_EVENTS, WARMUP_OFFSET)])
+    inputs = parts_list(events)
+    return {"seconds": timed(lambda: dumps([build(p) for p in inputs]))}
+
+
+def deliver(side: str, events: int, base_url: str) -> dict[str, float]:
+    """(c) deliver prebuilt models through the batch call(s) to the loopback sink."""
+    build = builder(side)
+    models = [build(p) for p in parts_list(events)]
+    warm = [build(p) for p in parts_list(WARMUP_EVENTS, WARMUP_OFFSET)]
+    if side == "official":
+        from moesifapi.configuration import Configuration
+        from moesifapi.moesif_api_client import MoesifAPIClient
+
+        Configuration.BASE_URI = base_url
+        api = MoesifAPIClient("benchmark-application-id").api
+        chunk = 10_000  # about our sub-batch size (12 MiB); one request per call
+
+        def run() -> None:
+            for start in range(0, len(models), chunk):
+                api.create_events_batch(models[start : start + chunk])
+
+        api.create_events_batch(warm)
+        return {"seconds": timed(run)}
+
+    from moesifapi import AsyncMoesifClient, MoesifClient
+
+    url = base_url + "/v1"
+    if side == "ours":
+        with MoesifClient(application_id="benchmark-application-id", base_url=url) as client:
+            client.create_events_batch(warm)
+            return {"seconds": timed(lambda: client.create_events_batch(models))}
+
+    async def run_async() -> float:
+        async with AsyncMoesifClient(
+            application_id="benchmark-application-id", base_url=url
+        ) as client:
+            await client.create_events_batch(warm)
+            start = time.perf_counter()
+            await client.create_events_batch(models)
+            return time.perf_counter() - start
+
+    return {"seconds": asyncio.run(run_async())}
+
+
+def queue(side: str, events: int, base_url: str) -> dict[str, float]:
+    """(d) queue_event on the caller's thread, while the worker drains to the sink."""
+    from moesifapi import MoesifClient
+
+    build = builder(side)
+    models = [build(p) for p in parts_list(events)]
+    with MoesifClient(
+        application_id="benchmark-application-id",
+        base_url=base_url + "/v1",
+        max_queue_size=events + WARMUP_EVENTS,
+    ) as client:
+        for model in [build(p) for p in parts_list(WARMUP_EVENTS, WARMUP_OFFSET)]:
+            client.queue_event(model)
+        client.flush(60)
+        start = time.perf_counter()
+        for model in models:
+            client.queue_event(model)
+        queued = time.perf_counter()
+        delivered = client.flush(120)
+        done = time.perf_counter()
+        if not delivered or client.stats.sent != events + WARMUP_EVENTS:
+            raise SystemExit(f"queue benchmark lost events: {client.stats}")
+    return {"per_call_seconds": (queued - start) / events, "drain_seconds": done - start}
+
+
+def split(side: str, events: int) -> dict[str, float]:
+    """(e) the whole batch plan (validate, encode, split, join, gzip) at one size."""
+    from moesifapi import _protocol as p
+
+    core = p.Core(
+        p.Settings.resolve(
+            application_id="benchmark-application-id",
+            base_url="http://127.0.0.1:9/v1",
+            timeout=5.0,
+            max_retries=0,
+            gzip=True,
+            max_batch_bytes=12 * 1024 * 1024,
+        )
+    )
+    build = builder(side)
+    core.plan_batch(p.EVENTS_BATCH, [build(x) for x in parts_list(WARMUP_EVENTS, WARMUP_OFFSET)])
+    models = [build(x) for x in parts_list(events)]
+    return {"seconds": timed(lambda: core.plan_batch(p.EVENTS_BATCH, models))}
+
+
+def import_time(side: str, events: int) -> dict[str, float]:
+    """(f) `import moesifapi` in this fresh process (interpreter start-up excluded)."""
+    start = time.perf_counter()
+    import moesifapi  # noqa: F401
+
+    return {"seconds": time.perf_counter() - start}
+
+
+class _HeldTransport:
+    """An httpx transport whose every request waits until released (a stalled server)."""
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+
+    def handle_request(self, request: Any) -> Any:
+        import httpx
+
+        self.release.wait(60)  # bounded: never hangs a benchmark
+        return httpx.Response(201, request=request)
+
+    def close(self) -> None:
+        self.release.set()
+
+
+def memory(side: str, events: int) -> dict[str, float]:
+    """(g) memory held with `events` events waiting for delivery.
+
+    Ours: queued with queue_event while the server stalls (the worker holds one batch
+    in flight; the rest waits in the queue as encoded bytes). The official SDK has no
+    queue, so its figure is what holding its models in a list until a batch call costs.
+    """
+    build = builder(side)
+    gc.collect()
+    if side == "official":
+        tracemalloc.start()
+        held = [build(_events.event_parts(n)) for n in range(events)]
+        current, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        del held
+        return {"current_bytes": current, "peak_bytes": peak}
+
+    import httpx
+
+    from moesifapi import MoesifClient
+
+    transport = _HeldTransport()
+    client = MoesifClient(
+        application_id="benchmark-application-id",
+        base_url="http://127.0.0.1:9/v1",
+        max_queue_size=events,
+        http_client=httpx.Client(transport=transport),  # type: ignore[arg-type]
+    )
+    tracemalloc.start()
+    for n in range(events):
+        client.queue_event(build(_events.event_parts(n)))
+    current, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    if client.stats.queued != events:
+        raise SystemExit(f"memory benchmark dropped events: {client.stats}")
+    transport.release.set()
+    client.close()
+    return {"current_bytes": current, "peak_bytes": peak}
+
+
+WORKLOADS: dict[str, Callable[..., dict[str, float]]] = {
+    "serialize": serialize,
+    "build": build_and_serialize,
+    "deliver": deliver,
+    "queue": queue,
+    "split": split,
+    "import": import_time,
+    "memory": memory,
+}
+NEEDS_SERVER = {"deliver", "queue"}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("side", choices=["ours", "ours-async", "ours-stdlib", "official", "limit"])
+    parser.add_argument("workload", choices=sorted(WORKLOADS))
+    parser.add_argument("--events", type=int, default=10_000)
+    parser.add_argument("--base-url", default="")
+    args = parser.parse_args()
+    workload = WORKLOADS[args.workload]
+    if args.workload in NEEDS_SERVER:
+        result = workload(args.side, args.events, args.base_url)
+    else:
+        result = workload(args.side, args.events)
+    json.dump(result, sys.stdout)
+    sys.stdout.write("\n")
+
+
+if __name__ == "__main__":
+    main()
