@@ -212,6 +212,20 @@ def import_time(side: str, events: int) -> dict[str, float]:
     return {"seconds": time.perf_counter() - start}
 
 
+def import_client_time(side: str, events: int) -> dict[str, float]:
+    """(f) importing the package and getting its client class, ready to construct.
+
+    Ours loads httpx only when a client is first asked for, so this is the import cost
+    a program that sends anything pays; the official package loads `requests` up front.
+    """
+    start = time.perf_counter()
+    if side == "official":
+        from moesifapi import MoesifAPIClient  # noqa: F401
+    else:
+        from moesifapi import MoesifClient  # noqa: F401
+    return {"seconds": time.perf_counter() - start}
+
+
 class _HeldTransport:
     """An httpx transport whose every request waits until released (a stalled server)."""
 
@@ -275,6 +289,7 @@ WORKLOADS: dict[str, Callable[..., dict[str, float]]] = {
     "queue": queue,
     "split": split,
     "import": import_time,
+    "import-client": import_client_time,
     "memory": memory,
 }
 NEEDS_SERVER = {"deliver", "queue"}

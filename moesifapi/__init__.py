@@ -3,10 +3,9 @@
 Everything public is importable from here; modules starting with ``_`` are private.
 """
 
-from ._async_client import AsyncMoesifClient
-from ._client import MoesifClient
-from ._compat import APIHelper, MoesifAPIClient
-from ._queue import BeforeSend, OnError, QueueItem, QueueStats
+from importlib import import_module
+from typing import TYPE_CHECKING
+
 from ._results import BatchResult, GovernanceRules, WriteResult
 from ._version import __version__
 from ._wire import from_dict, to_dict, to_json
@@ -112,3 +111,36 @@ __all__ = [
     "to_dict",
     "to_json",
 ]
+
+# The clients and the queue need httpx, which takes longer to import than all the rest;
+# they load on first use, so code that only builds models or reads this package's
+# exceptions does not pay for it. Type checkers see ordinary imports.
+if TYPE_CHECKING:
+    from ._async_client import AsyncMoesifClient
+    from ._client import MoesifClient
+    from ._compat import APIHelper, MoesifAPIClient
+    from ._queue import BeforeSend, OnError, QueueItem, QueueStats
+
+_LOADED_ON_FIRST_USE = {
+    "AsyncMoesifClient": "._async_client",
+    "MoesifClient": "._client",
+    "APIHelper": "._compat",
+    "MoesifAPIClient": "._compat",
+    "BeforeSend": "._queue",
+    "OnError": "._queue",
+    "QueueItem": "._queue",
+    "QueueStats": "._queue",
+}
+
+
+def __getattr__(name: str) -> object:
+    module = _LOADED_ON_FIRST_USE.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -1,0 +1,35 @@
+"""The package's public surface: what `import moesifapi` gives and what it costs."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+import moesifapi
+
+
+def test_every_public_name_is_importable() -> None:
+    for name in moesifapi.__all__:
+        assert getattr(moesifapi, name) is not None, name
+    assert set(moesifapi.__all__) <= set(dir(moesifapi))
+
+
+def test_an_unknown_name_is_an_attribute_error() -> None:
+    with pytest.raises(AttributeError, match="NoSuchClient"):
+        moesifapi.NoSuchClient  # type: ignore[attr-defined]  # noqa: B018
+
+
+def test_importing_the_package_does_not_load_httpx_until_a_client_is_asked_for() -> None:
+    script = (
+        "import sys, moesifapi\n"
+        "moesifapi.UserModel(user_id='u')\n"
+        "before = 'httpx' in sys.modules\n"
+        "from moesifapi import MoesifClient\n"
+        "print(before, 'httpx' in sys.modules, MoesifClient.__name__)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert result.stdout.split() == ["False", "True", "MoesifClient"]
