@@ -15,7 +15,7 @@ import os
 import threading
 import time
 import weakref
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, NamedTuple, TypeAlias
 
 import attrs
@@ -293,11 +293,6 @@ class QueueCore:
         with self._lock:
             self.abandoned = True
 
-    @staticmethod
-    def gives_up_the_rest(error: Exception, closing: bool) -> bool:
-        """While closing, one unreachable-server failure fails the rest without trying."""
-        return closing and isinstance(error, APIConnectionError)
-
     # reporting
 
     @property
@@ -339,6 +334,44 @@ class QueueCore:
             hook(error, items())
         except Exception:  # the host's callback must not kill the worker
             logger.exception("moesifapi: the on_error callback raised")
+
+
+class Drain:
+    """One pass of a worker over what is buffered: the batches to send, in order.
+
+    Both workers iterate it and report each batch's outcome; the decisions live here.
+    Outside `closing`, it hands out what was buffered when it started; while closing, it
+    goes on until the buffers stay empty, and once the server proves unreachable it
+    fails the rest at once instead of spending retries on each.
+    """
+
+    def __init__(self, core: QueueCore, closing: bool) -> None:
+        self._core = core
+        self._closing = closing
+        self._give_up: Exception | None = None
+
+    def __iter__(self) -> Iterator[Batch]:
+        core = self._core
+        while batches := core.take_all():
+            for batch in batches:
+                if self._give_up is not None:
+                    core.failed(batch, self._give_up)
+                    continue
+                core.in_flight = batch
+                try:
+                    yield batch
+                finally:
+                    core.in_flight = None
+            if not self._closing:
+                return
+
+    def delivered(self, batch: Batch) -> None:
+        self._core.delivered(batch)
+
+    def failed(self, batch: Batch, error: Exception) -> None:
+        self._core.failed(batch, error)
+        if self._closing and isinstance(error, APIConnectionError):
+            self._give_up = error
 
 
 # --- the two workers ---
@@ -406,25 +439,14 @@ class ThreadQueue:
                 return
 
     def _drain(self, closing: bool) -> None:
-        give_up: Exception | None = None
-        while batches := self.core.take_all():
-            for batch in batches:
-                if give_up is not None:
-                    self.core.failed(batch, give_up)
-                    continue
-                self.core.in_flight = batch
-                try:
-                    self._send(self._plan(batch.endpoint, batch.encoded), self.core.retried)
-                except Exception as error:  # never let the worker die
-                    self.core.failed(batch, error)
-                    if QueueCore.gives_up_the_rest(error, closing):
-                        give_up = error
-                else:
-                    self.core.delivered(batch)
-                finally:
-                    self.core.in_flight = None
-            if not closing:
-                return
+        drain = Drain(self.core, closing)
+        for batch in drain:
+            try:
+                self._send(self._plan(batch.endpoint, batch.encoded), self.core.retried)
+            except Exception as error:  # never let the worker die
+                drain.failed(batch, error)
+            else:
+                drain.delivered(batch)
 
     def flush(self, timeout: float | None = None) -> bool:
         """Send everything queued so far; True if all of it was delivered in time."""
@@ -538,22 +560,14 @@ class TaskQueue:
                 return
 
     async def _drain(self, closing: bool) -> None:
-        give_up: Exception | None = None
-        while batches := self.core.take_all():
-            for batch in batches:
-                if give_up is not None:
-                    self.core.failed(batch, give_up)
-                    continue
-                try:
-                    await self._send(self._plan(batch.endpoint, batch.encoded), self.core.retried)
-                except Exception as error:  # never let the worker die
-                    self.core.failed(batch, error)
-                    if QueueCore.gives_up_the_rest(error, closing):
-                        give_up = error
-                else:
-                    self.core.delivered(batch)
-            if not closing:
-                return
+        drain = Drain(self.core, closing)
+        for batch in drain:
+            try:
+                await self._send(self._plan(batch.endpoint, batch.encoded), self.core.retried)
+            except Exception as error:  # never let the worker die
+                drain.failed(batch, error)
+            else:
+                drain.delivered(batch)
 
     async def flush(self, timeout: float | None = None) -> bool:
         """Send everything queued so far; True if all of it was delivered in time."""
