@@ -7,17 +7,16 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import socket
 import sys
 import threading
 from collections.abc import Sequence
 from socketserver import ThreadingMixIn
-from types import FrameType
 from wsgiref.simple_server import WSGIServer, make_server
 
 from .._client import MoesifClient
 from .._queue import QueueItem
+from .._signals import stop_on_signals, wait_until_set
 from ..exceptions import ValidationError
 from ._relay import DEFAULT_RELAY_MAX_BODY_BYTES, relay_app
 
@@ -102,15 +101,7 @@ def _relay(args: argparse.Namespace) -> int:
     except ValidationError as error:
         print(f"moesif segment relay: {error}", file=sys.stderr)
         return 2
-    stop = threading.Event()
-
-    def request_stop(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    previous = {
-        signum: signal.signal(signum, request_stop) for signum in (signal.SIGINT, signal.SIGTERM)
-    }
-    try:
+    with stop_on_signals() as stop:
         server_class = _ThreadingWSGIServerV6 if ":" in args.host else _ThreadingWSGIServer
         try:
             server = make_server(args.host, args.port, app, server_class=server_class)
@@ -130,18 +121,13 @@ def _relay(args: argparse.Namespace) -> int:
             flush=True,
         )
         try:
-            # A timed wait keeps the main thread responsive to signals on every platform.
-            while not stop.wait(0.5):
-                pass
+            wait_until_set(stop)
         finally:
             server.shutdown()
             serving.join(_SERVER_STOP_TIMEOUT)
             server.server_close()
             client.close()  # delivers what is still queued
             print(f"moesif segment relay: stopped; {client.stats}", file=sys.stderr, flush=True)
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
     return 0
 
 

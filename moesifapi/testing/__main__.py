@@ -6,12 +6,10 @@ It prints its base URL, serves until SIGINT or SIGTERM, then can dump what it st
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
-import threading
 from collections.abc import Sequence
-from types import FrameType
 
+from .._signals import stop_on_signals, wait_until_set
 from ._collector import DEFAULT_APPLICATION_ID, DEFAULT_MAX_BODY_BYTES, Collector
 from ._server import SandboxServer
 
@@ -58,15 +56,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def _serve(args: argparse.Namespace) -> int:
     collector = Collector(args.application_id, max_body_bytes=args.max_body_bytes)
-    stop = threading.Event()
-
-    def request_stop(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    previous = {
-        signum: signal.signal(signum, request_stop) for signum in (signal.SIGINT, signal.SIGTERM)
-    }
-    try:
+    with stop_on_signals() as stop:
         try:
             server = SandboxServer(collector, args.host, args.port)
         except OSError as exc:
@@ -81,14 +71,9 @@ def _serve(args: argparse.Namespace) -> int:
                 file=sys.stderr,
                 flush=True,
             )
-            # A timed wait keeps the main thread responsive to signals on every platform.
-            while not stop.wait(0.5):
-                pass
+            wait_until_set(stop)
         finally:
             server.stop()
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
     if args.dump:
         count = collector.write_ndjson(args.dump)
         print(f"wrote {count} stored items to {args.dump}", file=sys.stderr, flush=True)
