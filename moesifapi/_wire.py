@@ -186,20 +186,41 @@ _ORJSON_OPTIONS = (
     if _orjson is not None
     else 0
 )
-# orjson writes NaN and the infinities as null where the reference raises: an item with
-# a null in it goes through the reference, which either raises or writes the same bytes.
-# A regex literal search is the cheapest scan for it (faster than `bytes.find` here).
+# orjson writes NaN and the infinities as null where the reference raises. So when its
+# output holds a null (the cheapest scan is a regex literal search, faster than
+# `bytes.find` here), the item is checked for such a float; only then, or when it holds
+# anything but plain JSON values, does the reference encode it (raising, or writing the
+# same bytes). Real nulls in bodies and metadata are common; NaN is not.
 _has_null = re.compile(b"null").search
+_PLAIN_JSON_LEAVES = (str, int, bool, type(None))
+
+
+def _may_hold_non_finite(data: object) -> bool:
+    """False only for plain JSON values whose floats are all finite."""
+    stack: list[Any] = [data]
+    while stack:
+        value = stack.pop()
+        kind = value.__class__
+        if kind is dict:
+            stack.extend(value.values())
+        elif kind is list or kind is tuple:
+            stack.extend(value)
+        elif kind is float:
+            if not math.isfinite(value):
+                return True
+        elif kind not in _PLAIN_JSON_LEAVES:
+            return True  # went through `_encode_extra`: let the reference decide
+    return False
 
 
 def _dumps_fast(data: object) -> bytes:
     """`_dumps_std`'s bytes at orjson's speed; anything orjson declines or may write
-    differently (a null, which may be a NaN) is encoded by `_dumps_std` instead."""
+    differently (a null that may be a NaN) is encoded by `_dumps_std` instead."""
     try:
         out: bytes = _orjson.dumps(data, default=_encode_extra, option=_ORJSON_OPTIONS)
     except TypeError:  # orjson.JSONEncodeError: big ints, non-str keys, unencodable values
         return _dumps_std(data)
-    if _has_null(out) is not None:
+    if _has_null(out) is not None and _may_hold_non_finite(data):
         return _dumps_std(data)
     return out
 

@@ -224,6 +224,7 @@ UNENCODABLE: dict[str, object] = {
     "inf": math.inf,
     "minus-inf": -math.inf,
     "nan-in-list": [1.0, math.nan],
+    "nan-beside-a-real-null": [None, {"x": None, "y": math.nan}],
     "decimal-nan": Decimal("NaN"),
     "set": {1, 2},
     "frozenset": frozenset({"a"}),
