@@ -7,6 +7,7 @@ It mirrors `_client` line for line; change both together.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import Any
@@ -233,15 +234,23 @@ class AsyncMoesifClient:
         self, endpoint: p.Endpoint[p.M], items: Sequence[p.M | Mapping[str, object]]
     ) -> BatchResult:
         plan = self._core.plan_batch(endpoint, items)
-        for sub in plan.sub_batches:
-            try:
-                response = await self._send(sub.request)
-            except APIError as error:
-                if plan.delivered_until == 0:
-                    raise
-                raise plan.partial_failure(error) from error
-            plan.record(sub, self._core.write_result(response))
-        return plan.result()
+        # A few sub-batches in flight at once: against a distant server each request is
+        # mostly waiting. After a failure no new one starts; those in flight finish.
+        in_flight = asyncio.Semaphore(c.MAX_CONCURRENT_SUB_BATCHES)
+
+        async def send(sub: p.SubBatch) -> None:
+            async with in_flight:
+                if plan.error is not None:
+                    return
+                try:
+                    response = await self._send(sub.request)
+                except APIError as error:
+                    plan.fail(error)
+                    return
+                plan.record(sub, self._core.write_result(response))
+
+        await asyncio.gather(*(send(sub) for sub in plan.sub_batches))
+        return plan.outcome()
 
     async def _send(
         self, request: p.PlannedRequest, on_retry: Callable[[], None] | None = None
@@ -273,6 +282,4 @@ class AsyncMoesifClient:
 
     @staticmethod
     async def _sleep(seconds: float) -> None:
-        import asyncio  # not at the top: see `_queue`; a running loop has imported it
-
         await asyncio.sleep(seconds)

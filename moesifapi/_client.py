@@ -238,11 +238,10 @@ class MoesifClient:
             try:
                 response = self._send(sub.request)
             except APIError as error:
-                if plan.delivered_until == 0:
-                    raise
-                raise plan.partial_failure(error) from error
+                plan.fail(error)
+                break
             plan.record(sub, self._core.write_result(response))
-        return plan.result()
+        return plan.outcome()
 
     def _send(
         self, request: p.PlannedRequest, on_retry: Callable[[], None] | None = None

@@ -29,6 +29,9 @@ RETRYABLE_STATUS_CODES = frozenset({408, 429, 500, 502, 503, 504})
 
 GZIP_LEVEL = 6
 
+# The async client sends up to this many sub-batches of one batch call at once.
+MAX_CONCURRENT_SUB_BATCHES = 4
+
 APPLICATION_ID_HEADER = "X-Moesif-Application-Id"
 CONFIG_ETAG_HEADER = "X-Moesif-Config-ETag"
 RULES_TAG_HEADER = "X-Moesif-Rules-Tag"

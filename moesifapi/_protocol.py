@@ -213,25 +213,46 @@ def join_batch(encoded: Sequence[bytes]) -> bytes:
 
 @attrs.define
 class BatchPlan(Generic[M]):
-    """A batch call cut into sub-batches, and the bookkeeping of which went out."""
+    """A batch call cut into sub-batches, and the bookkeeping of which went out.
+
+    The clients send the sub-batches (the sync one in turn, the async one a few at a
+    time), `record` each answer, `fail` on the first error and start no more; then
+    `outcome` returns the result or raises what the caller should see.
+    """
 
     items: Sequence[object]
     sub_batches: list[SubBatch]
-    delivered_until: int = 0
+    delivered: set[int] = attrs.field(factory=set)  # `start` of each delivered sub-batch
+    error: APIError | None = None
     last: WriteResult | None = None
 
     def record(self, sub: SubBatch, result: WriteResult) -> None:
-        self.delivered_until = sub.end
+        self.delivered.add(sub.start)
         self.last = result
 
-    def partial_failure(self, error: APIError) -> PartialBatchError:
-        """The error for a sub-batch failing after others went out; raise it from `error`."""
-        return PartialBatchError(
-            f"{self.delivered_until} of {len(self.items)} items were delivered before "
+    def fail(self, error: APIError) -> None:
+        if self.error is None:
+            self.error = error
+
+    def outcome(self) -> BatchResult:
+        """The result; or the failure itself when nothing went out, else a
+        `PartialBatchError` (raised from the failure) saying which items did."""
+        error = self.error
+        if error is None:
+            return self.result()
+        if not self.delivered:
+            raise error
+        delivered: list[object] = []
+        undelivered: list[object] = []
+        for sub in self.sub_batches:
+            side = delivered if sub.start in self.delivered else undelivered
+            side.extend(self.items[sub.start : sub.end])
+        raise PartialBatchError(
+            f"{len(delivered)} of {len(self.items)} items were delivered before "
             f"a sub-batch failed: {error}",
-            delivered=list(self.items[: self.delivered_until]),
-            undelivered=list(self.items[self.delivered_until :]),
-        )
+            delivered=delivered,
+            undelivered=undelivered,
+        ) from error
 
     def result(self) -> BatchResult:
         last = self.last

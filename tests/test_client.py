@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import inspect
 import json
@@ -547,19 +548,50 @@ async def test_an_item_too_large_alone_is_rejected_before_anything_is_sent(
 async def test_a_failing_later_sub_batch_reports_what_was_and_was_not_delivered(
     make_client: Callable[..., Client], httpx_mock: HTTPXMock
 ) -> None:
-    httpx_mock.add_response(status_code=201)
-    httpx_mock.add_response(status_code=503)
+    answered: dict[str, int] = {}  # user_id -> status its request got
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        status = 503 if len(httpx_mock.get_requests()) == 2 else 201
+        for event in json.loads(gzip.decompress(request.content)):
+            answered[event["user_id"]] = status
+        return httpx.Response(status)
+
+    httpx_mock.add_callback(answer, is_reusable=True)
     events = [an_event(n, body_size=1000) for n in range(8)]
     client = make_client(max_batch_bytes=4096, max_retries=0)
 
     with pytest.raises(moesifapi.PartialBatchError) as caught:
         await call(client, "create_events_batch", events)
 
-    first = json.loads(gzip.decompress(httpx_mock.get_requests()[0].content))
     error = caught.value
-    assert list(error.delivered) == events[: len(first)]
-    assert list(error.undelivered) == events[len(first) :]
+    # Delivered: exactly what the server accepted; undelivered: the failed sub-batch and
+    # any not sent after it. Both in the caller's order, together all of the items.
+    assert list(error.delivered) == [e for e in events if answered.get(e.user_id) == 201]
+    assert list(error.undelivered) == [e for e in events if answered.get(e.user_id) != 201]
+    assert any(answered.get(e.user_id) == 503 for e in error.undelivered)
     assert isinstance(error.__cause__, moesifapi.ServiceUnavailableError)
+
+
+async def test_the_async_client_sends_sub_batches_concurrently(httpx_mock: HTTPXMock) -> None:
+    gate = asyncio.Event()
+    waiting = 0
+
+    async def answer(request: httpx.Request) -> httpx.Response:
+        nonlocal waiting
+        waiting += 1
+        if waiting == constants.MAX_CONCURRENT_SUB_BATCHES:
+            gate.set()  # only reached if that many requests are in flight together
+        await asyncio.wait_for(gate.wait(), timeout=10)
+        return httpx.Response(201)
+
+    httpx_mock.add_callback(answer, is_reusable=True)
+    events = [an_event(n, body_size=1000) for n in range(40)]
+    async with AsyncMoesifClient(
+        application_id=APP_ID, base_url=BASE, max_batch_bytes=4096
+    ) as client:
+        result = await client.create_events_batch(events)
+    assert result.requests > constants.MAX_CONCURRENT_SUB_BATCHES
+    assert gate.is_set()
 
 
 async def test_a_failing_first_sub_batch_raises_the_failure_itself(
