@@ -46,3 +46,10 @@ def test_example_runs_offline(name: str, expected: str) -> None:
     result = run_example(name)
     assert result.returncode == 0, result.stderr
     assert expected in result.stdout
+
+
+def test_the_readme_sandbox_snippet_runs() -> None:
+    readme = (EXAMPLES.parent / "README.md").read_text()
+    snippets = [block for block in readme.split("```python\n")[1:] if "Collector()" in block]
+    assert len(snippets) == 1
+    exec(snippets[0].split("```")[0], {})
