@@ -8,15 +8,14 @@ It mirrors `_client` line for line; change both together.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
-from typing import Any
 
 import httpx
 
 from . import _constants as c
 from . import _protocol as p
-from ._queue import BeforeSend, OnError, QueueCore, QueueSettings, QueueStats, TaskQueue
+from ._queue import BeforeSend, OnError, QueueCalls, QueueCore, QueueSettings, TaskQueue
 from ._results import BatchResult, GovernanceRules, WriteResult
 from .exceptions import APIError
 from .models import ActionModel, AppConfig, CompanyModel, EventModel, SubscriptionModel, UserModel
@@ -24,11 +23,13 @@ from .models import ActionModel, AppConfig, CompanyModel, EventModel, Subscripti
 __all__ = ["AsyncMoesifClient"]
 
 
-class AsyncMoesifClient:
+class AsyncMoesifClient(QueueCalls):
     """Sends events, actions, users, companies and subscriptions to Moesif, awaited.
 
     Safe to share between tasks of one event loop. Use ``async with``, or await `aclose()`.
     """
+
+    _queue: TaskQueue
 
     def __init__(
         self,
@@ -163,65 +164,11 @@ class AsyncMoesifClient:
         """The app's governance rules (``GET /rules``); `tag` holds their tag."""
         return self._core.governance_rules(await self._send(self._core.get(p.RULES_PATH)))
 
-    # --- background queue: plain methods that return at once; a task delivers ---
-
-    def queue_event(self, event: EventModel | Mapping[str, object]) -> bool:
-        """Queue one API call for background delivery; False if it was dropped.
-
-        Bad input raises `ValidationError` here; delivery problems never raise, they
-        go to `on_error` and `stats`.
-        """
-        return self._enqueue(p.EVENTS_BATCH, [event]) == 1
-
-    def queue_events(self, events: Iterable[EventModel | Mapping[str, object]]) -> int:
-        """Queue many API calls; returns how many were accepted."""
-        return self._enqueue(p.EVENTS_BATCH, events)
-
-    def queue_action(self, action: ActionModel | Mapping[str, object]) -> bool:
-        """Queue one user action for background delivery; False if it was dropped."""
-        return self._enqueue(p.ACTIONS_BATCH, [action]) == 1
-
-    def queue_actions(self, actions: Iterable[ActionModel | Mapping[str, object]]) -> int:
-        """Queue many user actions; returns how many were accepted."""
-        return self._enqueue(p.ACTIONS_BATCH, actions)
-
-    def queue_user(self, user: UserModel | Mapping[str, object]) -> bool:
-        """Queue one user profile update; False if it was dropped."""
-        return self._enqueue(p.USERS_BATCH, [user]) == 1
-
-    def queue_users(self, users: Iterable[UserModel | Mapping[str, object]]) -> int:
-        """Queue many user profile updates; returns how many were accepted."""
-        return self._enqueue(p.USERS_BATCH, users)
-
-    def queue_company(self, company: CompanyModel | Mapping[str, object]) -> bool:
-        """Queue one company profile update; False if it was dropped."""
-        return self._enqueue(p.COMPANIES_BATCH, [company]) == 1
-
-    def queue_companies(self, companies: Iterable[CompanyModel | Mapping[str, object]]) -> int:
-        """Queue many company profile updates; returns how many were accepted."""
-        return self._enqueue(p.COMPANIES_BATCH, companies)
-
-    def queue_subscription(self, subscription: SubscriptionModel | Mapping[str, object]) -> bool:
-        """Queue one subscription update; False if it was dropped."""
-        return self._enqueue(p.SUBSCRIPTIONS_BATCH, [subscription]) == 1
-
-    def queue_subscriptions(
-        self, subscriptions: Iterable[SubscriptionModel | Mapping[str, object]]
-    ) -> int:
-        """Queue many subscription updates; returns how many were accepted."""
-        return self._enqueue(p.SUBSCRIPTIONS_BATCH, subscriptions)
-
-    @property
-    def stats(self) -> QueueStats:
-        """Counters of the background queue: queued, sent, failed, dropped, ..."""
-        return self._queue.core.stats
+    # --- background queue: the queue_* calls come from QueueCalls; a task delivers ---
 
     async def flush(self, timeout: float | None = None) -> bool:
         """Deliver everything queued so far; True if all of it was delivered in time."""
         return await self._queue.flush(timeout)
-
-    def _enqueue(self, endpoint: p.Endpoint[Any], items: Iterable[object]) -> int:
-        return self._queue.add(endpoint, self._queue.core.prepare_all(endpoint, items))
 
     # --- the I/O loop ---
 

@@ -16,7 +16,7 @@ import threading
 import time
 import weakref
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, NamedTuple, TypeAlias
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeAlias
 
 import attrs
 
@@ -599,3 +599,67 @@ class TaskQueue:
             return
         self._wake.set()
         await task
+
+
+class QueueCalls:
+    """The `queue_*` calls and `stats`, the same on both clients.
+
+    They validate and encode on the caller's thread and return at once, so they are
+    plain methods on `AsyncMoesifClient` too; only `flush` differs between the two.
+    """
+
+    _queue: ThreadQueue | TaskQueue
+
+    def queue_event(self, event: EventModel | Mapping[str, object]) -> bool:
+        """Queue one API call for background delivery; False if it was dropped.
+
+        Bad input raises `ValidationError` here; delivery problems never raise, they
+        go to `on_error` and `stats`.
+        """
+        return self._enqueue(EVENTS_BATCH, [event]) == 1
+
+    def queue_events(self, events: Iterable[EventModel | Mapping[str, object]]) -> int:
+        """Queue many API calls; returns how many were accepted."""
+        return self._enqueue(EVENTS_BATCH, events)
+
+    def queue_action(self, action: ActionModel | Mapping[str, object]) -> bool:
+        """Queue one user action for background delivery; False if it was dropped."""
+        return self._enqueue(ACTIONS_BATCH, [action]) == 1
+
+    def queue_actions(self, actions: Iterable[ActionModel | Mapping[str, object]]) -> int:
+        """Queue many user actions; returns how many were accepted."""
+        return self._enqueue(ACTIONS_BATCH, actions)
+
+    def queue_user(self, user: UserModel | Mapping[str, object]) -> bool:
+        """Queue one user profile update; False if it was dropped."""
+        return self._enqueue(USERS_BATCH, [user]) == 1
+
+    def queue_users(self, users: Iterable[UserModel | Mapping[str, object]]) -> int:
+        """Queue many user profile updates; returns how many were accepted."""
+        return self._enqueue(USERS_BATCH, users)
+
+    def queue_company(self, company: CompanyModel | Mapping[str, object]) -> bool:
+        """Queue one company profile update; False if it was dropped."""
+        return self._enqueue(COMPANIES_BATCH, [company]) == 1
+
+    def queue_companies(self, companies: Iterable[CompanyModel | Mapping[str, object]]) -> int:
+        """Queue many company profile updates; returns how many were accepted."""
+        return self._enqueue(COMPANIES_BATCH, companies)
+
+    def queue_subscription(self, subscription: SubscriptionModel | Mapping[str, object]) -> bool:
+        """Queue one subscription update; False if it was dropped."""
+        return self._enqueue(SUBSCRIPTIONS_BATCH, [subscription]) == 1
+
+    def queue_subscriptions(
+        self, subscriptions: Iterable[SubscriptionModel | Mapping[str, object]]
+    ) -> int:
+        """Queue many subscription updates; returns how many were accepted."""
+        return self._enqueue(SUBSCRIPTIONS_BATCH, subscriptions)
+
+    @property
+    def stats(self) -> QueueStats:
+        """Counters of the background queue: queued, sent, failed, dropped, ..."""
+        return self._queue.core.stats
+
+    def _enqueue(self, endpoint: Endpoint[Any], items: Iterable[object]) -> int:
+        return self._queue.add(endpoint, self._queue.core.prepare_all(endpoint, items))

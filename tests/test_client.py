@@ -718,12 +718,14 @@ def test_both_clients_offer_the_same_methods_with_the_same_signatures() -> None:
     def public(cls: type) -> dict[str, inspect.Signature]:
         return {
             name: inspect.signature(member)
-            for name, member in vars(cls).items()
-            if not name.startswith("_") and callable(member) and name not in ("close", "aclose")
+            for name, member in inspect.getmembers(cls, inspect.isfunction)
+            if not name.startswith("_") and name not in ("close", "aclose")
         }
 
     sync_methods, async_methods = public(MoesifClient), public(AsyncMoesifClient)
     assert sync_methods.keys() == async_methods.keys()
+    assert {"create_event", "queue_event", "flush", "get_app_config"} <= sync_methods.keys()
+    assert isinstance(inspect.getattr_static(AsyncMoesifClient, "stats"), property)
     for name in sync_methods:
         # Queueing never waits for the network, so it is a plain call on both clients.
         is_queue_call = name.startswith("queue_")
