@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import collections
 import enum
+import json
 import math
 import types
 import uuid
@@ -266,3 +267,74 @@ def test_an_unencodable_value_in_a_batch_names_the_item_on_both_paths(
 
     assert messages[0] == messages[1]
     assert messages[0][0] == "[1].metadata.score"
+
+
+# `encode_many` encodes a batch in chunks of `_wire._CHUNK_ITEMS` items, with one
+# search for orjson's nulls per chunk; these batches cross chunk boundaries.
+CHUNK = _wire._CHUNK_ITEMS
+
+
+class LocalUser(UserModel):
+    """A subclass the wire module has no hook for until it first meets one."""
+
+
+def long_batch() -> list[Any]:
+    batch: list[Any] = [m for _ in range(5) for m in models()]  # every kind of value
+    batch.insert(CHUNK + 1, LocalUser(user_id="local", metadata={"gone": None}))
+    assert len(batch) > 2 * CHUNK
+    return batch
+
+
+@pytest.mark.parametrize("path", ["fast", "std"])
+def test_a_long_batch_is_its_items_encoded_one_by_one_and_joined(
+    path: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if path == "std":
+        monkeypatch.setattr(_wire, "_dumps", _wire._dumps_std)
+    batch = long_batch()
+    items = [_wire.encode_item(model) for model in batch]
+
+    array, sizes = _wire.encode_many(iter(batch))
+
+    assert array == b"[" + b",".join(items) + b"]"
+    assert sizes == [len(item) for item in items]
+
+
+@pytest.mark.parametrize("path", ["fast", "std"])
+@pytest.mark.parametrize("index", [0, CHUNK - 1, CHUNK, CHUNK + 1, 3 * CHUNK - 1])
+def test_a_nan_beside_real_nulls_in_a_long_batch_names_its_index(
+    path: str, index: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if path == "std":
+        monkeypatch.setattr(_wire, "_dumps", _wire._dumps_std)
+    batch = [event(metadata={"empty": None}) for _ in range(3 * CHUNK)]
+    batch[index] = event(metadata={"empty": None, "score": [1.5, math.nan]})
+
+    with pytest.raises(ValidationError) as info:
+        to_json(batch)
+
+    assert info.value.field == f"[{index}].metadata.score[1]"
+
+
+def test_in_a_long_batch_the_reference_decides_for_an_item_with_a_null_and_odd_values(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Where orjson wrote a null and the item holds values it may write differently,
+    # the item's bytes are the reference's, as with `_dumps_fast`: swap the reference
+    # for one that marks what it wrote, and see the mark land at the item's place.
+    reference = _wire._dumps_std
+
+    def marking(data: object) -> bytes:
+        return reference(data)[:-1] + b',"by":"reference"}'
+
+    batch = [event(metadata={"n": 1}) for _ in range(2 * CHUNK)]
+    batch[CHUNK + 2] = event(metadata={"when": WHEN, "empty": None})
+    plain = _wire.encode_item(batch[CHUNK + 2])
+    monkeypatch.setattr(_wire, "_dumps_std", marking)
+
+    array, sizes = _wire.encode_many(batch)
+
+    decoded = json.loads(array)
+    assert [i for i, item in enumerate(decoded) if item.get("by") == "reference"] == [CHUNK + 2]
+    assert sizes[CHUNK + 2] == len(plain) + len(b',"by":"reference"')
+    assert len(array) == 2 + sum(sizes) + len(sizes) - 1
