@@ -1,6 +1,6 @@
 """The wire format: models to the Collector API's underscore JSON and back.
 
-One cattrs converter, built at import time, owns both directions; the JSON encoding
+One cattrs converter owns both directions; the JSON encoding
 rules (UTC ``Z`` timestamps, base64 bytes, encodable metadata) live here and nowhere else.
 """
 
@@ -12,19 +12,22 @@ import io
 import json
 import math
 import re
+import threading
 import types
 import typing
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import date, datetime, timezone
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
-import cattrs
 
 from . import models
 from .exceptions import ValidationError
+
+if TYPE_CHECKING:
+    import cattrs
 
 try:  # the optional `fast` extra; the standard library writes the same bytes without it
     import orjson as _orjson
@@ -59,7 +62,23 @@ _MODEL_CLASSES: tuple[type, ...] = (
     models.GovernanceRule,
 )
 
-converter = cattrs.Converter()
+
+def converter() -> cattrs.Converter:
+    """The one cattrs converter, with every model's hooks registered on it.
+
+    Built on first use, as importing cattrs adds a quarter to `import moesifapi`
+    and the hot paths need none of it: encoding calls the hooks in `_UNSTRUCTURE`
+    directly. `from_dict` (and so every write method given a dict) builds it.
+    """
+    built = _CONVERTER
+    if built is None:
+        with _CONVERTER_LOCK:
+            built = _CONVERTER or _build_converter()
+    return built
+
+
+_CONVERTER: cattrs.Converter | None = None
+_CONVERTER_LOCK = threading.Lock()
 
 
 # --- encoding values ---
@@ -401,19 +420,17 @@ def _dict_source(cls: type, obj: str, out: str, namespace: dict[str, Any]) -> li
 _UNSTRUCTURE: dict[type, Callable[[Any], dict[str, Any]]] = {}
 
 
-def _register_unstructure_hooks() -> None:
+def _make_unstructure_hooks() -> None:
     for cls in _MODEL_CLASSES:  # inner classes come first, so their hooks exist
         attrs.resolve_types(cls, globalns=vars(models))
-        hook = _make_unstructure_fn(cls)
-        converter.register_unstructure_hook(cls, hook)
-        _UNSTRUCTURE[cls] = hook
+        _UNSTRUCTURE[cls] = _make_unstructure_fn(cls)
 
 
 def _unstructure_hook(cls: type) -> Callable[[Any], dict[str, Any]]:
     """The hook for `cls` (a model subclass, or any attrs class), fetched once."""
     hook = _UNSTRUCTURE.get(cls)
     if hook is None:
-        hook = _UNSTRUCTURE[cls] = converter.get_unstructure_hook(cls)
+        hook = _UNSTRUCTURE[cls] = converter().get_unstructure_hook(cls)
     return hook
 
 
@@ -435,7 +452,7 @@ def _structure_list(item_hook: Callable[[Any, type], Any], item_cls: type) -> An
     return structure
 
 
-def _make_structure_hook(cls: type) -> Callable[[Any, type], Any]:
+def _make_structure_hook(conv: cattrs.Converter, cls: type) -> Callable[[Any, type], Any]:
     lenient = cls in _READ_MODELS
     by_key: dict[str, tuple[str, Callable[[Any, type], Any] | None, type | None]] = {}
     required: list[str] = []
@@ -446,7 +463,7 @@ def _make_structure_hook(cls: type) -> Callable[[Any, type], Any]:
         nested, is_list = _nested_model(field.type)
         hook: Callable[[Any, type], Any] | None = None
         if nested is not None:
-            item_hook = converter.get_structure_hook(nested)
+            item_hook = conv.get_structure_hook(nested)
             hook = _structure_list(item_hook, nested) if is_list else item_hook
         by_key[key] = (field.name, hook, nested)
         if field.default is attrs.NOTHING:
@@ -497,13 +514,20 @@ def _unknown_keys_error(cls: type, unknown: list[str], known: list[str]) -> Vali
     )
 
 
-def _register_structure_hooks() -> None:
-    for cls in _MODEL_CLASSES:
-        converter.register_structure_hook(cls, _make_structure_hook(cls))
+def _build_converter() -> cattrs.Converter:
+    import cattrs
+
+    global _CONVERTER
+    conv = cattrs.Converter()
+    for cls in _MODEL_CLASSES:  # models, and so subclasses of them, use our hooks
+        conv.register_unstructure_hook(cls, _UNSTRUCTURE[cls])
+    for cls in _MODEL_CLASSES:  # inner classes first, so their hooks exist
+        conv.register_structure_hook(cls, _make_structure_hook(conv, cls))
+    _CONVERTER = conv
+    return conv
 
 
-_register_unstructure_hooks()
-_register_structure_hooks()
+_make_unstructure_hooks()
 
 
 # --- the public helpers ---
@@ -519,8 +543,9 @@ def to_dict(model: attrs.AttrsInstance) -> dict[str, object]:
     >>> to_dict(UserModel(user_id="u1", metadata={"plan": "free"}))
     {'user_id': 'u1', 'metadata': {'plan': 'free'}}
     """
-    data: dict[str, object] = converter.unstructure(model)
-    return data
+    cls = model.__class__
+    hook = _UNSTRUCTURE.get(cls) or _unstructure_hook(cls)
+    return hook(model)
 
 
 def encode_item(model: attrs.AttrsInstance) -> bytes:
@@ -634,7 +659,7 @@ def from_dict(cls: type[M], data: Mapping[str, object]) -> M:
     UserModel(user_id='u1', company_id=None, modified_time=None, ip_address=None, \
 session_token=None, user_agent_string=None, campaign=None, metadata=None)
     """
-    model: M = converter.structure(data, cls)
+    model: M = converter().structure(data, cls)
     return model
 
 

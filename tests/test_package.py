@@ -33,3 +33,20 @@ def test_importing_the_package_does_not_load_httpx_until_a_client_is_asked_for()
         [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True
     )
     assert result.stdout.split() == ["False", "True", "MoesifClient"]
+
+
+def test_cattrs_loads_only_when_a_dict_is_first_read_into_a_model() -> None:
+    # Models encode through their own hooks; the cattrs converter that reads dicts
+    # (and holds those same hooks) is built on first use, off the import path.
+    script = (
+        "import sys, moesifapi\n"
+        "user = moesifapi.UserModel(user_id='u', metadata={'plan': 'free'})\n"
+        "encoded = moesifapi.to_json([user]), moesifapi.to_dict(user)\n"
+        "before = 'cattrs' in sys.modules\n"
+        "again = moesifapi.from_dict(moesifapi.UserModel, moesifapi.to_dict(user))\n"
+        "print(before, 'cattrs' in sys.modules, again == user)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert result.stdout.split() == ["False", "True", "True"]
