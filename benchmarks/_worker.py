@@ -295,6 +295,15 @@ WORKLOADS: dict[str, Callable[..., dict[str, float]]] = {
 NEEDS_SERVER = {"deliver", "queue"}
 
 
+def _check_official_package() -> None:
+    """Refuse a figure taken from anything but the official SDK's own virtualenv."""
+    import moesifapi
+
+    where = moesifapi.__file__ or ""
+    if not where.startswith(sys.prefix):
+        raise SystemExit(f"the official side imported moesifapi from {where}, not {sys.prefix}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("side", choices=["ours", "ours-async", "ours-stdlib", "official", "limit"])
@@ -307,6 +316,8 @@ def main() -> None:
         result = workload(args.side, args.events, args.base_url)
     else:
         result = workload(args.side, args.events)
+    if args.side == "official":
+        _check_official_package()
     json.dump(result, sys.stdout)
     sys.stdout.write("\n")
 

@@ -60,7 +60,8 @@ def _venv_python(root: Path) -> Path:
 def official_python(root: Path) -> Path | None:
     """The official SDK's interpreter, creating its virtualenv on first use."""
     python = _venv_python(root)
-    check = [str(python), "-c", "import moesifapi.api_helper"]
+    # -I: without it, `-c` would find this checkout's `moesifapi` in the working directory.
+    check = [str(python), "-I", "-c", "import moesifapi.api_helper"]
     if python.exists() and subprocess.run(check, capture_output=True).returncode == 0:
         return python
     print(f"creating {root} with {OFFICIAL_REQUIREMENT} ...", file=sys.stderr)
