@@ -1,7 +1,8 @@
 """The wire format: models to the Collector API's underscore JSON and back.
 
-One cattrs converter owns both directions; the JSON encoding
-rules (UTC ``Z`` timestamps, base64 bytes, encodable metadata) live here and nowhere else.
+One cattrs converter, built on first use, owns both directions, and the hooks it holds
+for encoding are also called directly on the hot path. The JSON encoding rules (UTC
+``Z`` timestamps, base64 bytes, encodable metadata) live here and nowhere else.
 """
 
 from __future__ import annotations
@@ -611,7 +612,10 @@ def _encode_chunk(chunk: Sequence[attrs.AttrsInstance], first: int) -> tuple[byt
         changed = False
         for offset, item in enumerate(data):
             if _has_null(encoded[offset]) is not None and _may_hold_non_finite(item):
-                reference = _encode_item_at(chunk[offset], first + offset)
+                try:  # as `_dumps_fast` does: the reference raises for NaN, or writes it
+                    reference = _dumps_std(item)
+                except ValidationError as error:
+                    raise error.under(f"[{first + offset}]") from error.__cause__
                 changed = changed or reference != encoded[offset]
                 encoded[offset] = reference
         if changed:
