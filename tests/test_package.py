@@ -21,6 +21,14 @@ def test_an_unknown_name_is_an_attribute_error() -> None:
         moesifapi.NoSuchClient  # type: ignore[attr-defined]  # noqa: B018
 
 
+def printed_by(script: str) -> list[str]:
+    """The words `script` prints, run in a fresh interpreter (nothing imported yet)."""
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True
+    )
+    return result.stdout.split()
+
+
 def test_importing_the_package_does_not_load_httpx_until_a_client_is_asked_for() -> None:
     script = (
         "import sys, moesifapi\n"
@@ -29,10 +37,7 @@ def test_importing_the_package_does_not_load_httpx_until_a_client_is_asked_for()
         "from moesifapi import MoesifClient\n"
         "print(before, 'httpx' in sys.modules, MoesifClient.__name__)\n"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True
-    )
-    assert result.stdout.split() == ["False", "True", "MoesifClient"]
+    assert printed_by(script) == ["False", "True", "MoesifClient"]
 
 
 def test_cattrs_loads_only_when_a_dict_is_first_read_into_a_model() -> None:
@@ -46,7 +51,4 @@ def test_cattrs_loads_only_when_a_dict_is_first_read_into_a_model() -> None:
         "again = moesifapi.from_dict(moesifapi.UserModel, moesifapi.to_dict(user))\n"
         "print(before, 'cattrs' in sys.modules, again == user)\n"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True
-    )
-    assert result.stdout.split() == ["False", "True", "True"]
+    assert printed_by(script) == ["False", "True", "True"]
