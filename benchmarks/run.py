@@ -58,10 +58,16 @@ def _venv_python(root: Path) -> Path:
 
 
 def official_python(root: Path) -> Path | None:
-    """The official SDK's interpreter, creating its virtualenv on first use."""
+    """The official SDK's interpreter, the same Python as ours; made on first use.
+
+    A virtualenv left by a run under another Python version is made anew.
+    """
     python = _venv_python(root)
     # -I: without it, `-c` would find this checkout's `moesifapi` in the working directory.
-    check = [str(python), "-I", "-c", "import moesifapi.api_helper"]
+    same_python = (
+        f"import sys, moesifapi.api_helper; assert sys.version_info[:3] == {sys.version_info[:3]!r}"
+    )
+    check = [str(python), "-I", "-c", same_python]
     if python.exists() and subprocess.run(check, capture_output=True).returncode == 0:
         return python
     print(f"creating {root} with {OFFICIAL_REQUIREMENT} ...", file=sys.stderr)
