@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import base64
 import binascii
-import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
+from os import urandom as _urandom
 from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
 import attrs
@@ -129,8 +129,19 @@ def _to_optional_headers(value: HeadersInput | None) -> dict[str, str] | None:
     return None if value is None else _join_headers(value)
 
 
+# The variant digit of a UUID4: its two high bits set to 10, the two low bits kept.
+_VARIANT_DIGIT = {f"{digit:x}": f"{(digit & 0x3) | 0x8:x}" for digit in range(16)}
+
+
 def _new_transaction_id() -> str:
-    return str(uuid.uuid4())
+    """A random UUID4 in its canonical text, as ``str(uuid.uuid4())`` writes it.
+
+    Most events and actions get one, and building it from the hex of 16 random bytes
+    takes a third of the time of a `uuid.UUID`: the version digit is written as 4 and
+    the variant digit mapped, exactly the bits `uuid.uuid4` overwrites.
+    """
+    h = _urandom(16).hex()
+    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{_VARIANT_DIGIT[h[16]]}{h[17:20]}-{h[20:]}"
 
 
 # --- validators: each raises ValidationError naming the attribute ---

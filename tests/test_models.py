@@ -194,6 +194,25 @@ def test_actions_get_distinct_uuid4_transaction_ids() -> None:
     assert first.transaction_id != second.transaction_id
 
 
+def test_generated_transaction_ids_are_random_uuid4s_in_every_bit_uuid4_leaves_random() -> None:
+    ids = [EventModel(request=request()).transaction_id for _ in range(4000)]
+    parsed = [uuid.UUID(text) for text in ids]
+
+    assert [str(u) for u in parsed] == ids  # the canonical, lower-case text
+    assert {u.version for u in parsed} == {4}
+    assert {u.variant for u in parsed} == {uuid.RFC_4122}
+    assert len(set(ids)) == len(ids)
+    # Each of the 122 random bits takes both values somewhere in 4,000 ids (a bit stuck
+    # at one value by mistake would show here; chance alone, about 1 in 2**3900).
+    random_bits = ~((0xF << 76) | (0x3 << 62)) & ((1 << 128) - 1)
+    ones = zeros = 0
+    for u in parsed:
+        ones |= u.int
+        zeros |= ~u.int
+    assert ones & random_bits == random_bits
+    assert zeros & random_bits == random_bits
+
+
 def test_an_explicit_transaction_id_is_kept() -> None:
     event = EventModel(request=request(), transaction_id="retry-42")
     action = ActionModel(
