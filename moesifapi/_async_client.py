@@ -8,7 +8,9 @@ It mirrors `_client` line for line; change both together.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping, Sequence
+import os
+import weakref
+from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
 from types import TracebackType
 
 import httpx
@@ -26,7 +28,9 @@ __all__ = ["AsyncMoesifClient"]
 class AsyncMoesifClient(QueueCalls):
     """Sends events, actions, users, companies and subscriptions to Moesif, awaited.
 
-    Safe to share between tasks of one event loop. Use ``async with``, or await `aclose()`.
+    Safe to share between tasks of one event loop. Used later from another loop, it
+    starts over there (connection pool and queue worker) and delivers what was left
+    queued. Use ``async with``, or await `aclose()`.
     """
 
     _queue: TaskQueue
@@ -70,6 +74,12 @@ class AsyncMoesifClient(QueueCalls):
         )
         self._owns_http = http_client is None
         self._http = http_client if http_client is not None else httpx.AsyncClient()
+        # The loop the owned pool's connections belong to, and what closes them when
+        # that loop shuts down; see `_pool`.
+        self._http_loop: asyncio.AbstractEventLoop | None = None
+        self._http_guard: AsyncGenerator[None, None] | None = None
+        if self._owns_http:
+            _clients_owning_http.add(self)
 
     def __repr__(self) -> str:
         return self._core.describe(type(self).__name__)
@@ -84,8 +94,8 @@ class AsyncMoesifClient(QueueCalls):
         left open.
         """
         await self._queue.aclose()
-        if self._owns_http:
-            await self._http.aclose()
+        if self._owns_http and self._http_loop in (None, asyncio.get_running_loop()):
+            await self._http.aclose()  # (another loop's connections can only be dropped)
 
     async def __aenter__(self) -> AsyncMoesifClient:
         return self
@@ -202,10 +212,11 @@ class AsyncMoesifClient(QueueCalls):
     async def _send(
         self, request: p.PlannedRequest, on_retry: Callable[[], None] | None = None
     ) -> httpx.Response:
+        http = await self._pool()
         attempt = 0
         while True:
             try:
-                response = await self._http.request(
+                response = await http.request(
                     request.method,
                     request.url,
                     headers=request.headers,
@@ -227,6 +238,45 @@ class AsyncMoesifClient(QueueCalls):
                 on_retry()
             await self._sleep(delay)
 
+    async def _pool(self) -> httpx.AsyncClient:
+        """The HTTP client for the running loop.
+
+        Pooled connections belong to the event loop that opened them. An owned pool is
+        closed when its loop shuts down (`asyncio.run` and `asyncio.Runner` finalize
+        async generators, and a guard generator does it), and the client opens a new
+        one on the next loop it is used on. A caller's own `http_client` is theirs.
+        """
+        if self._owns_http:
+            loop = asyncio.get_running_loop()
+            if self._http_loop is not loop:
+                if self._http_loop is not None:
+                    self._http = httpx.AsyncClient()
+                self._http_loop = loop
+                self._http_guard = _close_when_the_loop_ends(self._http)
+                await self._http_guard.__anext__()  # now known to the loop
+        return self._http
+
     @staticmethod
     async def _sleep(seconds: float) -> None:
         await asyncio.sleep(seconds)
+
+
+async def _close_when_the_loop_ends(http: httpx.AsyncClient) -> AsyncGenerator[None, None]:
+    try:
+        yield
+    finally:  # run by the loop's shutdown_asyncgens(), in that loop
+        await http.aclose()
+
+
+# As in `_client`: a forked child gets fresh pools (its queue is renewed by `_queue`).
+_clients_owning_http: weakref.WeakSet[AsyncMoesifClient] = weakref.WeakSet()
+
+
+def _renew_connection_pools_after_fork() -> None:
+    for client in list(_clients_owning_http):
+        client._http = httpx.AsyncClient()
+        client._http_loop = client._http_guard = None
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_renew_connection_pools_after_fork)

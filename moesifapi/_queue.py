@@ -258,6 +258,16 @@ class QueueCore:
                 batches.append(Batch(self._by_path[path], encoded[start:end]))
         return batches
 
+    def put_back(self, batches: Sequence[Batch]) -> None:
+        """Batches taken but never answered (the worker was stopped): first in line again.
+
+        Resending is safe: events and actions carry the `transaction_id` Moesif
+        deduplicates on, and profile updates merge.
+        """
+        with self._lock:
+            for batch in reversed(batches):
+                self._buffers[batch.endpoint.path][:0] = batch.encoded
+
     def retried(self) -> None:
         self._add("retried", 1)
 
@@ -349,11 +359,14 @@ class Drain:
         self._core = core
         self._closing = closing
         self._give_up: Exception | None = None
+        self._left: list[Batch] = []  # taken from the core, not handed out yet
 
     def __iter__(self) -> Iterator[Batch]:
         core = self._core
         while batches := core.take_all():
-            for batch in batches:
+            self._left = batches
+            while self._left:
+                batch = self._left.pop(0)
                 if self._give_up is not None:
                     core.failed(batch, self._give_up)
                     continue
@@ -364,6 +377,12 @@ class Drain:
                     core.in_flight = None
             if not self._closing:
                 return
+
+    def interrupted(self, batch: Batch) -> None:
+        """The worker was stopped while sending `batch`: it and the batches not yet
+        handed out go back to the queue, for whatever drains it next."""
+        self._core.put_back([batch, *self._left])
+        self._left = []
 
     def delivered(self, batch: Batch) -> None:
         self._core.delivered(batch)
@@ -490,7 +509,8 @@ def _close_all_at_exit() -> None:
 
 
 def _reset_all_after_fork() -> None:
-    for queue in list(_live_thread_queues):
+    queues: list[ThreadQueue | TaskQueue] = [*_live_thread_queues, *_live_task_queues]
+    for queue in queues:
         queue.after_fork_in_child()
 
 
@@ -499,8 +519,16 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_reset_all_after_fork)
 
 
+_live_task_queues: weakref.WeakSet[TaskQueue] = weakref.WeakSet()
+
+
 class TaskQueue:
-    """The asyncio client's worker: one task on the running loop, started on first use."""
+    """The asyncio client's worker: one task on the running loop, started on first use.
+
+    Its task and the asyncio primitives it waits on belong to one event loop. Used from
+    another loop (a second `asyncio.run`, a test's fresh loop), it starts over on that
+    one, and the items still queued are delivered from there.
+    """
 
     def __init__(
         self,
@@ -511,12 +539,14 @@ class TaskQueue:
         self.core = core
         self._send = send
         self._plan = plan
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._wake: asyncio.Event | None = None
         self._drained: asyncio.Condition | None = None
         self._task: asyncio.Task[None] | None = None
         self._requested = 0
         self._completed = 0
         self._closing = False
+        _live_task_queues.add(self)
 
     def add(self, endpoint: Endpoint[QueueItem], prepared: Sequence[Prepared]) -> int:
         import asyncio
@@ -538,8 +568,12 @@ class TaskQueue:
     def _ensure_worker(self, loop: asyncio.AbstractEventLoop) -> asyncio.Event:
         import asyncio
 
-        if self._wake is None or self._drained is None:
+        if self._loop is not loop or self._wake is None or self._drained is None:
+            # First use, or another loop: the old loop's task and primitives are its own.
+            self._loop = loop
             self._wake, self._drained = asyncio.Event(), asyncio.Condition()
+            self._task = None
+            self._completed = self._requested
         if self._task is None and not self._closing:
             self._task = loop.create_task(self._run(self._wake, self._drained))
         return self._wake
@@ -560,10 +594,15 @@ class TaskQueue:
                 return
 
     async def _drain(self, closing: bool) -> None:
+        import asyncio
+
         drain = Drain(self.core, closing)
         for batch in drain:
             try:
                 await self._send(self._plan(batch.endpoint, batch.encoded), self.core.retried)
+            except asyncio.CancelledError:  # the loop is stopping: keep it for the next one
+                drain.interrupted(batch)
+                raise
             except Exception as error:  # never let the worker die
                 drain.failed(batch, error)
             else:
@@ -573,6 +612,8 @@ class TaskQueue:
         """Send everything queued so far; True if all of it was delivered in time."""
         import asyncio
 
+        if self._loop is not asyncio.get_running_loop() and self.core.pending:
+            self._ensure_worker(asyncio.get_running_loop())  # left from an earlier loop
         if self._task is None or self._wake is None or self._drained is None:
             return self.core.pending == 0
         losses = self.core.losses
@@ -591,14 +632,26 @@ class TaskQueue:
 
     async def aclose(self) -> None:
         """Deliver what is queued, then stop the worker."""
+        import asyncio
+
+        loop = asyncio.get_running_loop()
         self.core.closed = True
+        if self._loop is not loop and self.core.pending and not self._closing:
+            self._ensure_worker(loop)  # left from an earlier loop
         self._closing = True
         self._requested += 1
         task = self._task
-        if task is None or self._wake is None:
+        if task is None or self._wake is None or self._loop is not loop:
             return
         self._wake.set()
         await task
+
+    def after_fork_in_child(self) -> None:
+        """As `ThreadQueue.after_fork_in_child`: the child starts empty, with no worker."""
+        self.core = QueueCore(self.core.settings, self.core.max_batch_bytes)
+        self._loop = self._wake = self._drained = self._task = None
+        self._requested = self._completed = 0
+        self._closing = False
 
 
 class QueueCalls:
