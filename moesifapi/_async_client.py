@@ -262,10 +262,12 @@ class AsyncMoesifClient(QueueCalls):
 
 
 async def _close_when_the_loop_ends(http: httpx.AsyncClient) -> AsyncGenerator[None, None]:
+    opened_by = os.getpid()
     try:
         yield
     finally:  # run by the loop's shutdown_asyncgens(), in that loop
-        await http.aclose()
+        if os.getpid() == opened_by:  # a forked child leaves the parent's sockets alone
+            await http.aclose()
 
 
 # As in `_client`: a forked child gets fresh pools (its queue is renewed by `_queue`).
