@@ -612,8 +612,11 @@ class TaskQueue:
         """Send everything queued so far; True if all of it was delivered in time."""
         import asyncio
 
-        if self._loop is not asyncio.get_running_loop() and self.core.pending:
-            self._ensure_worker(asyncio.get_running_loop())  # left from an earlier loop
+        loop = asyncio.get_running_loop()
+        if self._loop is not loop:  # first use, or another loop than the worker's
+            if not self.core.pending:
+                return True
+            self._ensure_worker(loop)  # what an earlier loop left queued
         if self._task is None or self._wake is None or self._drained is None:
             return self.core.pending == 0
         losses = self.core.losses

@@ -264,6 +264,7 @@ def test_an_async_client_keeps_working_when_used_from_a_second_event_loop(
     client = AsyncMoesifClient(application_id=APP_ID, base_url=base_url, flush_interval=60)
 
     async def use(n: int) -> bool:
+        assert await client.flush()  # nothing queued yet on this loop
         await client.create_event(an_event(n))
         client.queue_event(an_event(n + 100))
         return await client.flush(timeout=10)
