@@ -230,19 +230,22 @@ async def test_async_queue_event_returns_while_the_server_is_held(
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
 @pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
 def test_a_forked_child_delivers_its_own_items_and_not_the_parents(
-    collector: Collector, base_url: str
+    kind: str, collector: Collector, base_url: str
 ) -> None:
-    client = MoesifClient(application_id=APP_ID, base_url=base_url, flush_interval=60)
-    parent_event = an_event(1, user_id="parent")
-    client.queue_event(parent_event)  # pending in the parent; its worker is running
+    client = make(kind, base_url, flush_interval=60)
+
+    async def queue(user_id: str) -> None:  # the async client's queue needs a running loop
+        client.queue_event(an_event(1, user_id=user_id))
+
+    asyncio.run(queue("parent"))  # pending in the parent
 
     pid = os.fork()
     if pid == 0:  # the child: exit status tells the parent what it saw
         code = 1
         try:
             fresh = client.stats.pending == 0
-            client.queue_event(an_event(2, user_id="child"))
-            client.close()
+            asyncio.run(queue("child"))
+            asyncio.run(close(client))
             code = 0 if fresh and client.stats.sent == 1 else 2
         finally:
             os._exit(code)
@@ -250,7 +253,7 @@ def test_a_forked_child_delivers_its_own_items_and_not_the_parents(
     assert os.waitstatus_to_exitcode(status) == 0
 
     assert [e["user_id"] for e in collector.events] == ["child"]
-    client.close()
+    asyncio.run(close(client))
     assert sorted(e["user_id"] for e in collector.events) == ["child", "parent"]
     assert client.stats.sent == 1
 
@@ -327,37 +330,6 @@ def test_a_batch_in_flight_when_its_loop_stops_goes_back_to_the_queue(
     assert client.stats == client.stats.__class__(
         queued=3, sent=3, failed=0, dropped=0, filtered=0, retried=0, pending=0
     )
-
-
-@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
-@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
-def test_a_forked_child_async_client_delivers_its_own_items_and_not_the_parents(
-    collector: Collector, base_url: str
-) -> None:
-    client = AsyncMoesifClient(application_id=APP_ID, base_url=base_url, flush_interval=60)
-
-    async def queue(user_id: str) -> None:
-        client.queue_event(an_event(1, user_id=user_id))
-
-    asyncio.run(queue("parent"))  # pending in the parent
-
-    pid = os.fork()
-    if pid == 0:  # the child: exit status tells the parent what it saw
-        code = 1
-        try:
-            fresh = client.stats.pending == 0
-            asyncio.run(queue("child"))
-            asyncio.run(client.aclose())
-            code = 0 if fresh and client.stats.sent == 1 else 2
-        finally:
-            os._exit(code)
-    _, status = os.waitpid(pid, 0)
-    assert os.waitstatus_to_exitcode(status) == 0
-
-    assert [e["user_id"] for e in collector.events] == ["child"]
-    asyncio.run(client.aclose())
-    assert sorted(e["user_id"] for e in collector.events) == ["child", "parent"]
-    assert client.stats.sent == 1
 
 
 async def test_overflow_drops_are_counted_reported_and_memory_stays_bounded(
