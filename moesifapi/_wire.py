@@ -241,6 +241,12 @@ def _dumps_fast(data: object) -> bytes:
         out: bytes = _orjson.dumps(data, default=_encode_extra, option=_ORJSON_OPTIONS)
     except TypeError:  # orjson.JSONEncodeError: big ints, non-str keys, unencodable values
         return _dumps_std(data)
+    return _checked(data, out)
+
+
+def _checked(data: object, out: bytes) -> bytes:
+    """orjson's `out` for `data`, unless it holds a null that may be a NaN: then the
+    reference's bytes, or its ValidationError for the non-finite float."""
     if _has_null(out) is not None and _may_hold_non_finite(data):
         return _dumps_std(data)
     return out
@@ -544,9 +550,7 @@ def to_dict(model: attrs.AttrsInstance) -> dict[str, object]:
     >>> to_dict(UserModel(user_id="u1", metadata={"plan": "free"}))
     {'user_id': 'u1', 'metadata': {'plan': 'free'}}
     """
-    cls = model.__class__
-    hook = _UNSTRUCTURE.get(cls) or _unstructure_hook(cls)
-    return hook(model)
+    return _unstructure_hook(model.__class__)(model)
 
 
 def encode_item(model: attrs.AttrsInstance) -> bytes:
@@ -611,13 +615,12 @@ def _encode_chunk(chunk: Sequence[attrs.AttrsInstance], first: int) -> tuple[byt
     if dumps is _dumps_fast and _has_null(joined) is not None:
         changed = False
         for offset, item in enumerate(data):
-            if _has_null(encoded[offset]) is not None and _may_hold_non_finite(item):
-                try:  # as `_dumps_fast` does: the reference raises for NaN, or writes it
-                    reference = _dumps_std(item)
-                except ValidationError as error:
-                    raise error.under(f"[{first + offset}]") from error.__cause__
-                changed = changed or reference != encoded[offset]
-                encoded[offset] = reference
+            try:
+                checked = _checked(item, encoded[offset])
+            except ValidationError as error:
+                raise error.under(f"[{first + offset}]") from error.__cause__
+            changed = changed or checked != encoded[offset]
+            encoded[offset] = checked
         if changed:
             joined = b",".join(encoded)
     return joined, encoded
@@ -629,7 +632,7 @@ def _encode_item_at(model: attrs.AttrsInstance, index: int) -> bytes:
     if not attrs.has(cls):
         raise ValidationError(f"expected a model, got {cls.__name__}", field=f"[{index}]")
     try:
-        return _dumps(_unstructure_hook(cls)(model))
+        return encode_item(model)
     except ValidationError as error:
         raise error.under(f"[{index}]") from error.__cause__
 
