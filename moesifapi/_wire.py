@@ -12,6 +12,7 @@ import enum
 import io
 import json
 import math
+import os
 import re
 import threading
 import types
@@ -34,6 +35,19 @@ try:  # the optional `fast` extra; the standard library writes the same bytes wi
     import orjson as _orjson
 except ImportError:  # pragma: no cover - exercised by the stdlib-only test run
     _orjson = None  # type: ignore[assignment]
+
+# The optional C speed-up (`_speedups.c`), built by the install where a C compiler is
+# found. Its two functions have pure-Python twins below that write the same text;
+# MOESIFAPI_PURE_PYTHON=1 in the environment makes this module use the twins.
+try:
+    from . import _speedups
+except ImportError:  # pragma: no cover - installed without a C compiler
+    _speedups = None  # type: ignore[assignment]
+if os.environ.get("MOESIFAPI_PURE_PYTHON"):
+    _speedups = None  # type: ignore[assignment]
+
+SPEEDUPS: bool = _speedups is not None
+"""Whether the compiled speed-up is in use."""
 
 __all__ = ["encode_item", "encode_many", "format_timestamp", "from_dict", "to_dict", "to_json"]
 
@@ -208,11 +222,14 @@ _ORJSON_OPTIONS = (
     else 0
 )
 # orjson writes NaN and the infinities as null where the reference raises. So when its
-# output holds a null (the cheapest scan is a regex literal search, faster than
-# `bytes.find` here), the item is checked for such a float; only then, or when it holds
+# output holds a null, the item is checked for such a float; only then, or when it holds
 # anything but plain JSON values, does the reference encode it (raising, or writing the
-# same bytes). Real nulls in bodies and metadata are common; NaN is not.
-_has_null = re.compile(b"null").search
+# same bytes). Real nulls in bodies and metadata are common; NaN is not. The scan reads
+# every byte of the output: in C, 16 bytes at a time; in Python, the fastest is a regex
+# literal search (faster than `bytes.find` here), at a sixth of C's speed.
+_has_null: Callable[[bytes], object] = (
+    _speedups.has_null if _speedups is not None else re.compile(b"null").search
+)
 _PLAIN_JSON_LEAVES = (str, int, bool, type(None))
 
 
@@ -247,7 +264,7 @@ def _dumps_fast(data: object) -> bytes:
 def _checked(data: object, out: bytes) -> bytes:
     """orjson's `out` for `data`, unless it holds a null that may be a NaN: then the
     reference's bytes, or its ValidationError for the non-finite float."""
-    if _has_null(out) is not None and _may_hold_non_finite(data):
+    if _has_null(out) and _may_hold_non_finite(data):
         return _dumps_std(data)
     return out
 
@@ -337,7 +354,30 @@ def _nested_model(annotation: object) -> tuple[type | None, bool]:
     return None, False
 
 
-def _make_unstructure_fn(cls: type) -> Callable[[Any], dict[str, Any]]:
+class _HookSource(typing.NamedTuple):
+    """What writing the hooks of one set needs beyond the model class."""
+
+    namespace: dict[str, Any]  # the globals of the generated functions
+    hooks: Mapping[type, Callable[[Any], dict[str, Any]]]  # the set's hooks written so far
+    time: str  # how a model's time field `{0}` is written: a value of `_TIME_SOURCE`
+
+
+# How a hook writes a model's time field `{0}`. With the C speed-up, one call; it gives
+# None for a time not made by a model's converter, which `_format_model_time` then takes.
+# Without it, `_format_model_time` inlined: its cache hit costs less than the call.
+_TIME_SOURCE: dict[bool, str] = {
+    True: "_ctime({0}) or _time({0})",
+    False: (
+        "(_SECOND_TEXT.get(({0}.toordinal(), {0}.hour, {0}.minute, {0}.second))"
+        " or _time({0})[:19]) + _MILLIS_TEXT[{0}.microsecond // 1000]"
+        " if {0}.tzinfo is _UTC else _time({0})"
+    ),
+}
+
+
+def _make_unstructure_fn(
+    cls: type, hooks: Mapping[type, Callable[[Any], dict[str, Any]]], compiled: bool
+) -> Callable[[Any], dict[str, Any]]:
     """The unstructure hook of one model class, written out as Python source.
 
     cattrs' generic generator calls one hook per field and compares each field with its
@@ -347,17 +387,19 @@ def _make_unstructure_fn(cls: type) -> Callable[[Any], dict[str, Any]]:
     model (an event's request and response) is built inline, not through a call. The
     keys and their order are the generic hook's: fields that are always present
     (required, or with a factory such as ``transaction_id``) first, then the set
-    optional ones.
+    optional ones. `hooks` holds the hooks of model classes nested in lists; `compiled`
+    says whether time fields are written by the C speed-up.
     """
     namespace: dict[str, Any] = {
         "_time": _format_model_time,
+        "_ctime": _speedups.utc_millis if compiled else None,
         "_body": _encode_body,
         "_UTC": _UTC,
         "_SECOND_TEXT": _SECOND_TEXT,
         "_MILLIS_TEXT": _MILLIS_TEXT,
     }
     function = f"unstructure_{cls.__name__}"
-    body = _dict_source(cls, "o", "res", namespace)
+    body = _dict_source(cls, "o", "res", _HookSource(namespace, hooks, _TIME_SOURCE[compiled]))
     source = f"def {function}(o):\n{_indent(body, 1)}    return res\n"
     exec(compile(source, f"<moesifapi._wire {function}>", "exec"), namespace)
     hook: Callable[[Any], dict[str, Any]] = namespace[function]
@@ -368,7 +410,7 @@ def _indent(lines: list[str], depth: int) -> str:
     return "".join(f"{'    ' * depth}{line}\n" for line in lines)
 
 
-def _dict_source(cls: type, obj: str, out: str, namespace: dict[str, Any]) -> list[str]:
+def _dict_source(cls: type, obj: str, out: str, source: _HookSource) -> list[str]:
     """Source lines that set the local `out` to the wire dict of the model in `obj`.
 
     Locals are named after the path to them (``o_request_time``), so the lines of a
@@ -386,18 +428,13 @@ def _dict_source(cls: type, obj: str, out: str, namespace: dict[str, Any]) -> li
         nested, is_list = _nested_model(field.type)
         inline: list[str] = []  # lines that build the value into `{out}_{name}`
         if nested is not None and not is_list:
-            inline = _dict_source(nested, local, f"{out}_{name}", namespace)
+            inline = _dict_source(nested, local, f"{out}_{name}", source)
             template = f"{out}_{name}"
         elif nested is not None:
-            namespace[f"_hook_{nested.__name__}"] = _UNSTRUCTURE[nested]
+            source.namespace[f"_hook_{nested.__name__}"] = source.hooks[nested]
             template = f"[_hook_{nested.__name__}(x) for x in {{0}}]"
         elif _optional_target(field.type) is datetime:
-            # `_format_model_time` inlined: its cache hit costs less than the call.
-            template = (
-                "(_SECOND_TEXT.get(({0}.toordinal(), {0}.hour, {0}.minute, {0}.second))"
-                " or _time({0})[:19]) + _MILLIS_TEXT[{0}.microsecond // 1000]"
-                " if {0}.tzinfo is _UTC else _time({0})"
-            )
+            template = source.time
         elif name == "body":
             template = "_body({0}) if isinstance({0}, bytes) else {0}"  # bytes go as base64
         else:  # text, numbers, headers, metadata: `_dumps` encodes what JSON lacks
@@ -414,7 +451,7 @@ def _dict_source(cls: type, obj: str, out: str, namespace: dict[str, Any]) -> li
         if default is None:
             test = f"{local} is not None"
         else:
-            namespace[f"_default_{cls.__name__}_{name}"] = default
+            source.namespace[f"_default_{cls.__name__}_{name}"] = default
             test = f"{local} != _default_{cls.__name__}_{name}"
         optional.append(f"{local} = {obj}.{name}")
         optional.append(f"if {test}:")
@@ -423,14 +460,17 @@ def _dict_source(cls: type, obj: str, out: str, namespace: dict[str, Any]) -> li
     return [*before, f"{out} = {{{', '.join(always)}}}", *optional]
 
 
-# Hooks by class, looked up directly on the hot path (cattrs' dispatch costs more).
-_UNSTRUCTURE: dict[type, Callable[[Any], dict[str, Any]]] = {}
-
-
-def _make_unstructure_hooks() -> None:
+def _make_unstructure_hooks(compiled: bool) -> dict[type, Callable[[Any], dict[str, Any]]]:
+    """Every model's hook; `compiled`: whether they use the C speed-up."""
+    hooks: dict[type, Callable[[Any], dict[str, Any]]] = {}
     for cls in _MODEL_CLASSES:  # inner classes come first, so their hooks exist
         attrs.resolve_types(cls, globalns=vars(models))
-        _UNSTRUCTURE[cls] = _make_unstructure_fn(cls)
+        hooks[cls] = _make_unstructure_fn(cls, hooks, compiled)
+    return hooks
+
+
+# Hooks by class, looked up directly on the hot path (cattrs' dispatch costs more).
+_UNSTRUCTURE = _make_unstructure_hooks(SPEEDUPS)
 
 
 def _unstructure_hook(cls: type) -> Callable[[Any], dict[str, Any]]:
@@ -534,9 +574,6 @@ def _build_converter() -> cattrs.Converter:
     return conv
 
 
-_make_unstructure_hooks()
-
-
 # --- the public helpers ---
 
 
@@ -612,7 +649,7 @@ def _encode_chunk(chunk: Sequence[attrs.AttrsInstance], first: int) -> tuple[byt
         return b",".join(encoded), encoded
     joined = b",".join(encoded)
     # `_dumps_fast`'s guard against NaN written as null, one search for the chunk.
-    if dumps is _dumps_fast and _has_null(joined) is not None:
+    if dumps is _dumps_fast and _has_null(joined):
         changed = False
         for offset, item in enumerate(data):
             try:

@@ -1,0 +1,167 @@
+"""The optional C speed-up writes exactly what its pure-Python twins write.
+
+`moesifapi._speedups` is built by `pip install` where a C compiler is found; without
+it, `_wire` uses the twins. The rest of the suite runs with whichever is installed
+(in CI, the C one, as MOESIFAPI_REQUIRE_SPEEDUPS makes its absence a failure); these
+tests hold the two side by side.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from datetime import date, datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from test_properties import actions, companies, events, subscriptions, users
+
+from moesifapi import EventModel, EventRequestModel, _wire
+
+try:
+    from moesifapi import _speedups
+except ImportError:  # pragma: no cover - only where no C compiler was found
+    if os.environ.get("MOESIFAPI_REQUIRE_SPEEDUPS"):
+        raise
+    pytest.skip("moesifapi was installed without its C speed-up", allow_module_level=True)
+
+UTC = timezone.utc
+EXAMPLES = settings(max_examples=200, deadline=None)
+
+
+def test_the_installed_package_uses_the_speedup() -> None:
+    assert _wire.SPEEDUPS is (not os.environ.get("MOESIFAPI_PURE_PYTHON"))
+
+
+def test_moesifapi_pure_python_in_the_environment_turns_it_off() -> None:
+    code = "from moesifapi import _wire; print(_wire.SPEEDUPS)"
+    env = {**os.environ, "MOESIFAPI_PURE_PYTHON": "1"}
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == "False"
+
+
+# --- times ---
+
+
+@EXAMPLES
+@given(st.datetimes(min_value=datetime(1, 1, 1), max_value=datetime(9999, 12, 31)))
+def test_a_utc_time_is_written_as_format_timestamp_writes_it(naive: datetime) -> None:
+    value = naive.replace(tzinfo=UTC)
+    assert _speedups.utc_millis(value) == _wire.format_timestamp(value)
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        (datetime(1, 1, 1, tzinfo=UTC), "0001-01-01T00:00:00.000Z"),
+        (datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC), "9999-12-31T23:59:59.999Z"),
+        (datetime(2024, 5, 1, 12, 3, 4, 5000, tzinfo=UTC), "2024-05-01T12:03:04.005Z"),
+        (datetime(2024, 5, 1, 12, 3, 4, 999, tzinfo=UTC), "2024-05-01T12:03:04.000Z"),
+    ],
+)
+def test_utc_times_at_the_edges(value: datetime, text: str) -> None:
+    assert _speedups.utc_millis(value) == text
+
+
+class _Moment(datetime):
+    pass
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        datetime(2024, 5, 1, 12),  # naive
+        datetime(2024, 5, 1, 12, tzinfo=timezone(timedelta(hours=2))),
+        datetime(2024, 5, 1, 12, tzinfo=timezone(timedelta(0), "UTC")),  # not `utc` itself
+        _Moment(2024, 5, 1, 12, tzinfo=UTC),  # a subclass may format itself its own way
+        date(2024, 5, 1),
+        "2024-05-01T12:00:00.000Z",
+        None,
+    ],
+    ids=["naive", "offset", "other-utc-object", "subclass", "date", "text", "none"],
+)
+def test_anything_but_an_exact_utc_datetime_is_left_to_python(value: object) -> None:
+    assert _speedups.utc_millis(value) is None
+
+
+# --- the search for orjson's nulls ---
+
+
+@EXAMPLES
+@given(st.binary(max_size=80), st.binary(max_size=80), st.booleans())
+def test_has_null_finds_null_wherever_it_is(before: bytes, after: bytes, insert: bool) -> None:
+    data = before + (b"null" if insert else b"") + after
+    assert _speedups.has_null(data) is (b"null" in data)
+
+
+@EXAMPLES
+@given(st.text(alphabet="nul lx", max_size=60))
+def test_has_null_among_near_misses(text: str) -> None:
+    data = text.encode()
+    assert _speedups.has_null(data) is (b"null" in data)
+
+
+@pytest.mark.parametrize("length", range(4, 40))
+def test_has_null_at_every_position_of_short_buffers(length: int) -> None:
+    for position in range(length - 3):
+        data = bytearray(b"x" * length)
+        data[position : position + 4] = b"null"
+        assert _speedups.has_null(data), (length, position)
+        data[position + 1] = ord("x")  # "nxll": an 'n' and an 'l' three apart
+        assert not _speedups.has_null(data), (length, position)
+
+
+@pytest.mark.parametrize("kind", [bytes, bytearray, memoryview])
+def test_has_null_reads_any_bytes_like_object(kind: Any) -> None:
+    assert _speedups.has_null(kind(b'{"a":null}')) is True
+    assert _speedups.has_null(kind(b'{"a":1}')) is False
+
+
+def test_has_null_refuses_text() -> None:
+    with pytest.raises(TypeError):
+        _speedups.has_null("null")  # type: ignore[arg-type]
+
+
+# --- whole hooks: both sets write the same dicts ---
+
+_C_HOOKS = _wire._make_unstructure_hooks(compiled=True)
+_PY_HOOKS = _wire._make_unstructure_hooks(compiled=False)
+
+
+@EXAMPLES
+@given(st.one_of(events(), users, companies, actions(), subscriptions))
+def test_hooks_with_and_without_the_speedup_write_the_same_dicts(model: Any) -> None:
+    cls = model.__class__
+    assert _C_HOOKS[cls](model) == _PY_HOOKS[cls](model)
+
+
+def test_a_time_set_by_hand_outside_the_converter_is_still_written_right() -> None:
+    # attrs runs the converter on assignment; a value put in place behind its back
+    # (object.__setattr__) must still come out as UTC milliseconds with a Z.
+    request = EventRequestModel(
+        time=datetime(2024, 5, 1, tzinfo=UTC), uri="/", verb="GET", headers={}
+    )
+    object.__setattr__(request, "time", datetime(2024, 5, 1, 14, 0, 0, 123456, tzinfo=None))
+    event = EventModel(request=request, transaction_id="t")
+    for hooks in (_C_HOOKS, _PY_HOOKS):
+        assert hooks[EventModel](event)["request"]["time"] == "2024-05-01T14:00:00.123Z"
+
+
+def test_has_null_and_its_python_twin_agree_on_a_batch() -> None:
+    batch = _wire.to_json([EventModel(request=_request(n), metadata={"n": None}) for n in range(3)])
+    python_twin = re.compile(b"null").search
+    assert _speedups.has_null(batch) is (python_twin(batch) is not None) is True
+    clean = batch.replace(b"null", b"0")
+    assert _speedups.has_null(clean) is (python_twin(clean) is not None) is False
+
+
+def _request(n: int) -> EventRequestModel:
+    return EventRequestModel(
+        time=datetime(2024, 5, 1, 0, 0, n, tzinfo=UTC), uri="/", verb="GET", headers={}
+    )
