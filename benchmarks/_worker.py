@@ -72,11 +72,13 @@ def serializer(side: str) -> Callable[[list[Any]], bytes]:
 
         # What the official create_events_batch does before gzip: json.dumps, encode.
         return lambda models: APIHelper.json_serialize(models).encode("utf-8")
-    if side == "ours-stdlib":
-        from moesifapi import _wire
+    from moesifapi import _wire, to_json
 
+    # run.py sets MOESIFAPI_PURE_PYTHON for these sides; make sure it took.
+    if side in ("ours-pure", "ours-stdlib") and _wire.SPEEDUPS:
+        raise SystemExit(f"{side}: the C speed-up is still on")
+    if side == "ours-stdlib":
         _wire._dumps = _wire._dumps_std  # the fallback path, as without orjson
-    from moesifapi import to_json
 
     return to_json
 
@@ -306,7 +308,10 @@ def _check_official_package() -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("side", choices=["ours", "ours-async", "ours-stdlib", "official", "limit"])
+    parser.add_argument(
+        "side",
+        choices=["ours", "ours-async", "ours-pure", "ours-stdlib", "official", "limit"],
+    )
     parser.add_argument("workload", choices=sorted(WORKLOADS))
     parser.add_argument("--events", type=int, default=10_000)
     parser.add_argument("--base-url", default="")

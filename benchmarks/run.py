@@ -101,11 +101,18 @@ class Sink:
             self.process.kill()
 
 
-def worker_env(official: bool) -> dict[str, str]:
+# Our sides that run without the compiled speed-up, as an install without a C compiler.
+PURE_PYTHON_SIDES = frozenset({"ours-pure", "ours-stdlib"})
+
+
+def worker_env(side: str) -> dict[str, str]:
     env = dict(os.environ)
     # Byte-code caches on, as after a pip install, so imports are not re-compiled.
     env.pop("PYTHONDONTWRITEBYTECODE", None)
-    if official:
+    env.pop("MOESIFAPI_PURE_PYTHON", None)
+    if side in PURE_PYTHON_SIDES:
+        env["MOESIFAPI_PURE_PYTHON"] = "1"
+    if side == "official":
         env.pop("PYTHONPATH", None)  # never let our package shadow theirs
     return env
 
@@ -119,7 +126,7 @@ def run_worker(
     done = subprocess.run(
         command,
         cwd=HERE,
-        env=worker_env(side == "official"),
+        env=worker_env(side),
         capture_output=True,
         text=True,
         timeout=WORKER_TIMEOUT,
@@ -170,9 +177,11 @@ def machine_line(official: Path | None) -> str:
     from moesifapi import _wire
 
     json_path = "orjson" if _wire.FAST_JSON else "standard library json"
+    speedup = "built" if _wire.SPEEDUPS else "not built"
     return (
         f"Machine: {cpu}, {os.cpu_count()} cores, Python {platform.python_version()} "
-        f"({platform.system()}); {', '.join(versions)}; our JSON path: {json_path}."
+        f"({platform.system()}); {', '.join(versions)}; our JSON path: {json_path}; "
+        f"our C speed-up: {speedup}."
     )
 
 
@@ -232,6 +241,7 @@ def main(argv: list[str] | None = None) -> int:
         sides: dict[str, Path | str] = {"ours": ours, **theirs}
         if has_orjson:
             sides["limit"] = ours
+        sides["ours-pure"] = ours
         sides["ours-stdlib"] = ours
         got = measure(sides, "serialize", n, runs)
         raw["serialize"] = got
@@ -246,7 +256,15 @@ def main(argv: list[str] | None = None) -> int:
         )
         add(
             "",
-            "ours without orjson (stdlib json)",
+            "ours without the C speed-up",
+            fmt(t["ours-pure"], "ms"),
+            "",
+            f"{ratio(t.get('official'), t['ours-pure'])} faster than official; "
+            f"{ratio(t['ours-pure'], t.get('limit'))} the limit",
+        )
+        add(
+            "",
+            "ours with neither (stdlib json)",
             fmt(t["ours-stdlib"], "ms"),
             "",
             f"{ratio(t.get('official'), t['ours-stdlib'])} faster than official",
