@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
 import attrs
 
+from ._timestamps import parse_timestamp
 from .exceptions import ValidationError
 
 if TYPE_CHECKING:
@@ -57,11 +58,8 @@ def _to_utc_millis(value: datetime | str) -> datetime:
     field's validator can report it with the field's name.
     """
     if isinstance(value, str):
-        # Imported on first use: dateutil's parser adds 6 ms to `import moesifapi`.
-        from dateutil.parser import isoparse
-
         try:
-            value = isoparse(value)
+            value = parse_timestamp(value)
         except (ValueError, OverflowError):
             return value  # type: ignore[return-value]
     if not isinstance(value, datetime):

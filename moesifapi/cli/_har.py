@@ -16,8 +16,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from dateutil.parser import isoparse
-
+from .._timestamps import parse_timestamp
 from .._wire import from_dict
 from ..exceptions import ValidationError
 from ..models import EventModel
@@ -135,7 +134,7 @@ def _started(value: object) -> datetime:
     if not isinstance(value, str):
         raise ValidationError("is required (an ISO 8601 timestamp)", field="startedDateTime")
     try:
-        started = isoparse(value)
+        started = parse_timestamp(value)
     except (ValueError, OverflowError) as error:
         raise ValidationError(
             f"is not an ISO 8601 timestamp: {value!r}", field="startedDateTime"

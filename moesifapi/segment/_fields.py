@@ -10,8 +10,7 @@ from datetime import datetime
 from typing import TypeAlias
 from urllib.parse import urlsplit
 
-from dateutil.parser import isoparse
-
+from .._timestamps import parse_timestamp
 from ..exceptions import ValidationError
 
 SegmentMessage: TypeAlias = Mapping[str, object]
@@ -61,7 +60,7 @@ def timestamp(value: object, *, field: str) -> datetime | None:
         return value
     if isinstance(value, str):
         try:
-            return isoparse(value)
+            return parse_timestamp(value)
         except (ValueError, OverflowError) as error:
             raise ValidationError(
                 f"must be an ISO 8601 timestamp, got {value!r}", field=field
