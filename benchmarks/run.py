@@ -205,7 +205,21 @@ def fmt(value: float | None, unit: str) -> str:
     return f"{value:.3g}"
 
 
+NOT_INSTALLED = """\
+moesifapi-typed is not installed in this Python ({python}).
+Run the benchmarks from a virtualenv that has it, from the project's root:
+
+    python3 -m venv .venv && .venv/bin/pip install -e ".[dev]"
+    .venv/bin/python benchmarks/run.py
+"""
+
+
 def main(argv: list[str] | None = None) -> int:
+    try:  # the workers import it from this same Python: say so before starting them
+        importlib.metadata.distribution("moesifapi-typed")
+    except importlib.metadata.PackageNotFoundError:
+        sys.stderr.write(NOT_INSTALLED.format(python=sys.executable))
+        return 2
     parser = argparse.ArgumentParser(description="moesifapi-typed benchmarks")
     parser.add_argument("--quick", action="store_true", help="small sizes, one run each")
     parser.add_argument("--ours-only", action="store_true", help="skip the official SDK")

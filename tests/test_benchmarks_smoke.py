@@ -36,3 +36,20 @@ def test_quick_benchmark_of_our_side_runs_every_workload(tmp_path: Path) -> None
     for label in ("(a)", "(b)", "(c)", "(d)", "(e)", "(f)", "(g)", "Machine:"):
         assert label in done.stdout
     assert raw.exists()
+
+
+def test_without_the_package_installed_it_says_how_to_set_up(tmp_path: Path) -> None:
+    # `-S`: no site-packages, as with a Python that never had the project installed.
+    done = subprocess.run(
+        [sys.executable, "-S", str(ROOT / "benchmarks" / "run.py"), "--quick", "--ours-only"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        cwd=tmp_path,
+    )
+
+    assert done.returncode == 2
+    assert "moesifapi-typed is not installed" in done.stderr
+    assert 'pip install -e ".[dev]"' in done.stderr
+    assert "Traceback" not in done.stderr
