@@ -32,7 +32,7 @@ SOURCES = {
 LEFT_BY_DEVELOPMENT = shutil.ignore_patterns(
     ".*", "__pycache__", "build", "dist", "*.egg-info", "*.so", "*.pyd", "benchmarks"
 )
-HAS_COMPILER = shutil.which(os.environ.get("CC", "cc")) is not None
+HAS_COMPILER = shutil.which((os.environ.get("CC") or "cc").split()[0]) is not None
 
 
 @pytest.fixture(scope="module")
@@ -44,16 +44,17 @@ def tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def build_wheel(tree: Path, out: Path, **env: str) -> Path:
-    subprocess.run(
+    done = subprocess.run(
         [
             *(sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation"),
             *("--no-cache-dir", "-q", "-w", str(out), str(tree)),
         ],
-        check=True,
         capture_output=True,
+        text=True,
         timeout=300,
         env={**os.environ, **env},
     )
+    assert done.returncode == 0, done.stderr
     shutil.rmtree(tree / "build", ignore_errors=True)  # the next build starts clean
     [wheel] = out.glob("*.whl")
     return wheel
@@ -98,9 +99,10 @@ def dist_info(wheel: Path, name: str) -> str:
 
 def build_sdist(tree: Path, out: Path) -> Path:
     hook = f"from setuptools import build_meta; build_meta.build_sdist({str(out)!r})"
-    subprocess.run(
-        [sys.executable, "-c", hook], check=True, capture_output=True, timeout=120, cwd=tree
+    done = subprocess.run(
+        [sys.executable, "-c", hook], capture_output=True, text=True, timeout=120, cwd=tree
     )
+    assert done.returncode == 0, done.stderr
     [sdist] = out.glob("*.tar.gz")
     return sdist
 
