@@ -1,25 +1,27 @@
-"""`AsyncMoesifClient`: the asyncio client, a thin I/O loop over `httpx.AsyncClient`.
+"""`AsyncMoesifClient`: the asyncio client, a thin driver over `httpx.AsyncClient`.
 
-Every decision (validation, encoding, batching, retries, errors) is made by the pure
-core in `_protocol`; this module only awaits the bytes and sleeps between attempts.
-It mirrors `_client` line for line; change both together.
+Every decision (validation, encoding, batching, retries, deadlines, errors) is made by
+the pure core (`_protocol`) and the delivery engine (`_engine`); this module only
+carries out the engine's effects: it awaits the bytes and sleeps between attempts.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import weakref
-from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Mapping, Sequence
 from types import TracebackType
+from typing import TypeVar
 
 import httpx
 
 from . import _constants as c
 from . import _protocol as p
+from ._engine import Answer, Concurrently, Engine, Plan, Send, Wait
 from ._queue import BeforeSend, OnError, QueueCalls, QueueCore, QueueSettings, TaskQueue
 from ._results import BatchResult, GovernanceRules, WriteResult
-from .exceptions import APIError
 from .models import ActionModel, AppConfig, CompanyModel, EventModel, SubscriptionModel, UserModel
 
 __all__ = ["AsyncMoesifClient"]
@@ -60,6 +62,7 @@ class AsyncMoesifClient(QueueCalls):
             max_batch_bytes=max_batch_bytes,
         )
         self._core = p.Core(settings)
+        self._engine = Engine(self._core)
         queue_settings = QueueSettings.resolve(
             flush_interval=flush_interval,
             max_queue_size=max_queue_size,
@@ -69,31 +72,36 @@ class AsyncMoesifClient(QueueCalls):
         )
         self._queue = TaskQueue(
             QueueCore(queue_settings, settings.max_batch_bytes),
-            send=self._send,
-            plan=self._core.plan_encoded_batch,
+            self._engine,
+            self._drive,
         )
+        self._sleeping: set[asyncio.Future[None]] = set()  # what a close wakes
         self._owns_http = http_client is None
         self._http = http_client if http_client is not None else httpx.AsyncClient()
         # The loop the owned pool's connections belong to, and what closes them when
         # that loop shuts down; see `_pool`.
         self._http_loop: asyncio.AbstractEventLoop | None = None
         self._http_guard: AsyncGenerator[None, None] | None = None
-        if self._owns_http:
-            _clients_owning_http.add(self)
+        _live_clients.add(self)
 
     def __repr__(self) -> str:
         return self._core.describe(type(self).__name__)
 
     # --- lifecycle ---
 
-    async def aclose(self) -> None:
-        """Deliver what is queued, then release the connection pool.
+    async def aclose(self, timeout: float | None = None) -> None:
+        """Deliver what is queued within `timeout` (default `exit_timeout`), then
+        release the connection pool.
 
-        With the server unreachable this returns once retries are spent, every
-        undelivered item having gone to `on_error`. A caller's own `http_client` is
-        left open.
+        From the first moment of closing no retry wait outlasts the deadline, and a
+        wait under way is cut short. Whatever is undelivered at the deadline goes to
+        `on_error` with `ShutdownTimeoutError`. Later calls raise `ClientClosedError`.
+        A caller's own `http_client` is left open.
         """
-        await self._queue.aclose()
+        seconds = self._queue.core.settings.close_timeout(timeout)
+        deadline = self._engine.begin_close(seconds)
+        self._ring()
+        await self._queue.aclose(deadline, seconds)
         if self._owns_http and self._http_loop in (None, asyncio.get_running_loop()):
             await self._http.aclose()  # (another loop's connections can only be dropped)
 
@@ -168,11 +176,11 @@ class AsyncMoesifClient(QueueCalls):
 
     async def get_app_config(self) -> AppConfig:
         """The app's server-side config (``GET /config``); `etag` holds its ETag."""
-        return self._core.app_config(await self._send(self._core.get(p.CONFIG_PATH)))
+        return await self._drive(self._engine.read(p.CONFIG_PATH, self._core.app_config))
 
     async def get_governance_rules(self) -> GovernanceRules:
         """The app's governance rules (``GET /rules``); `tag` holds their tag."""
-        return self._core.governance_rules(await self._send(self._core.get(p.RULES_PATH)))
+        return await self._drive(self._engine.read(p.RULES_PATH, self._core.governance_rules))
 
     # --- background queue: the queue_* calls come from QueueCalls; a task delivers ---
 
@@ -180,63 +188,75 @@ class AsyncMoesifClient(QueueCalls):
         """Deliver everything queued so far; True if all of it was delivered in time."""
         return await self._queue.flush(timeout)
 
-    # --- the I/O loop ---
+    # --- the driver: the only I/O ---
 
     async def _write(
         self, endpoint: p.Endpoint[p.M], item: p.M | Mapping[str, object]
     ) -> WriteResult:
-        return self._core.write_result(await self._send(self._core.plan_write(endpoint, item)))
+        return await self._drive(self._engine.write(endpoint, item))
 
     async def _write_batch(
         self, endpoint: p.Endpoint[p.M], items: Sequence[p.M | Mapping[str, object]]
     ) -> BatchResult:
-        plan = self._core.plan_batch(endpoint, items)
-        # A few sub-batches in flight at once: against a distant server each request is
-        # mostly waiting. After a failure no new one starts; those in flight finish.
-        in_flight = asyncio.Semaphore(c.MAX_CONCURRENT_SUB_BATCHES)
+        return await self._drive(self._engine.batch(endpoint, items))
 
-        async def send(sub: p.SubBatch) -> None:
-            async with in_flight:
-                if plan.error is not None:
-                    return
-                try:
-                    response = await self._send(sub.request)
-                except APIError as error:
-                    plan.fail(error)
-                    return
-                plan.record(sub, self._core.write_result(response))
-
-        await asyncio.gather(*(send(sub) for sub in plan.sub_batches))
-        return plan.outcome()
-
-    async def _send(
-        self, request: p.PlannedRequest, on_retry: Callable[[], None] | None = None
-    ) -> httpx.Response:
-        http = await self._pool()
-        attempt = 0
+    async def _drive(self, plan: Plan[T]) -> T:
+        """Carry out a plan's effects until it returns (or raises) its outcome."""
+        answer: Answer = None
         while True:
             try:
-                response = await http.request(
-                    request.method,
-                    request.url,
-                    headers=request.headers,
-                    content=request.content,
-                    timeout=self._core.settings.timeout,
-                )
-            except httpx.HTTPError as raw:
-                error: APIError = self._core.error_for_exception(raw)
+                effect = plan.send(answer)
+            except StopIteration as done:
+                return done.value  # type: ignore[no-any-return]
+            if isinstance(effect, Send):
+                answer = await self._transmit(effect)
+            elif isinstance(effect, Wait):
+                answer = await self._sleep(effect.seconds)
             else:
-                status_error = self._core.error_for_response(response)
-                if status_error is None:
-                    return response
-                error = status_error
-            delay = self._core.retry_delay(attempt, error)
-            if delay is None:
-                raise error
-            attempt += 1
-            if on_retry is not None:
-                on_retry()
-            await self._sleep(delay)
+                await self._run_lanes(effect)
+                answer = None
+
+    async def _run_lanes(self, effect: Concurrently) -> None:
+        # A few requests in flight at once: against a distant server each is mostly
+        # waiting. A lane starts (and decides whether to) only once it holds a slot.
+        slots = asyncio.Semaphore(effect.limit)
+
+        async def run(lane: Plan[None]) -> None:
+            async with slots:
+                await self._drive(lane)
+
+        await asyncio.gather(*(run(lane) for lane in effect.lanes))
+
+    async def _transmit(self, send: Send) -> httpx.Response | Exception:
+        request = send.request
+        http = await self._pool()
+        try:
+            return await http.request(
+                request.method,
+                request.url,
+                headers=request.headers,
+                content=request.content,
+                timeout=send.timeout,
+                follow_redirects=False,
+            )
+        except Exception as error:  # the engine decides what it means
+            return error
+
+    async def _sleep(self, seconds: float) -> bool:
+        """Sleep `seconds`; True if a close woke it first."""
+        woken: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._sleeping.add(woken)
+        try:
+            done, _ = await asyncio.wait((woken,), timeout=seconds)
+            return bool(done)
+        finally:
+            self._sleeping.discard(woken)
+            woken.cancel()
+
+    def _ring(self) -> None:
+        for woken in list(self._sleeping):  # from any thread, onto each sleep's own loop
+            with contextlib.suppress(RuntimeError):  # that loop is closed already
+                woken.get_loop().call_soon_threadsafe(_wake, woken)
 
     async def _pool(self) -> httpx.AsyncClient:
         """The HTTP client for the running loop.
@@ -256,10 +276,6 @@ class AsyncMoesifClient(QueueCalls):
                 await self._http_guard.__anext__()  # now known to the loop
         return self._http
 
-    @staticmethod
-    async def _sleep(seconds: float) -> None:
-        await asyncio.sleep(seconds)
-
 
 async def _close_when_the_loop_ends(http: httpx.AsyncClient) -> AsyncGenerator[None, None]:
     opened_by = os.getpid()
@@ -270,15 +286,25 @@ async def _close_when_the_loop_ends(http: httpx.AsyncClient) -> AsyncGenerator[N
             await http.aclose()
 
 
+T = TypeVar("T")
+
+
+def _wake(woken: asyncio.Future[None]) -> None:
+    if not woken.done():
+        woken.set_result(None)
+
+
 # As in `_client`: a forked child gets fresh pools (its queue is renewed by `_queue`).
-_clients_owning_http: weakref.WeakSet[AsyncMoesifClient] = weakref.WeakSet()
+_live_clients: weakref.WeakSet[AsyncMoesifClient] = weakref.WeakSet()
 
 
-def _renew_connection_pools_after_fork() -> None:
-    for client in list(_clients_owning_http):
-        client._http = httpx.AsyncClient()
-        client._http_loop = client._http_guard = None
+def _renew_after_fork() -> None:
+    for client in list(_live_clients):
+        if client._owns_http:
+            client._http = httpx.AsyncClient()
+            client._http_loop = client._http_guard = None
+        client._sleeping = set()
 
 
 if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_renew_connection_pools_after_fork)
+    os.register_at_fork(after_in_child=_renew_after_fork)

@@ -1,24 +1,27 @@
-"""`MoesifClient`: the synchronous client, a thin I/O loop over `httpx.Client`.
+"""`MoesifClient`: the synchronous client, a thin driver over `httpx.Client`.
 
-Every decision (validation, encoding, batching, retries, errors) is made by the pure
-core in `_protocol`; this module only sends the bytes and sleeps between attempts.
+Every decision (validation, encoding, batching, retries, deadlines, errors) is made by
+the pure core (`_protocol`) and the delivery engine (`_engine`); this module only
+carries out the engine's effects: it sends the bytes and sleeps between attempts.
 """
 
 from __future__ import annotations
 
+import atexit
 import os
-import time
+import threading
 import weakref
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from types import TracebackType
+from typing import TypeVar
 
 import httpx
 
 from . import _constants as c
 from . import _protocol as p
+from ._engine import Answer, Engine, Plan, Send, Wait
 from ._queue import BeforeSend, OnError, QueueCalls, QueueCore, QueueSettings, ThreadQueue
 from ._results import BatchResult, GovernanceRules, WriteResult
-from .exceptions import APIError
 from .models import ActionModel, AppConfig, CompanyModel, EventModel, SubscriptionModel, UserModel
 
 __all__ = ["MoesifClient"]
@@ -58,6 +61,7 @@ class MoesifClient(QueueCalls):
             max_batch_bytes=max_batch_bytes,
         )
         self._core = p.Core(settings)
+        self._engine = Engine(self._core)
         queue_settings = QueueSettings.resolve(
             flush_interval=flush_interval,
             max_queue_size=max_queue_size,
@@ -66,28 +70,33 @@ class MoesifClient(QueueCalls):
             exit_timeout=exit_timeout,
         )
         self._queue = ThreadQueue(
-            QueueCore(queue_settings, settings.max_batch_bytes),
-            send=self._send,
-            plan=self._core.plan_encoded_batch,
+            QueueCore(queue_settings, settings.max_batch_bytes), self._engine, self._drive
         )
+        self._alarm = _Alarm()
         self._owns_http = http_client is None
         self._http = http_client if http_client is not None else httpx.Client()
         if self._owns_http:
             _clients_owning_http.add(self)
+        _live_clients.add(self)
 
     def __repr__(self) -> str:
         return self._core.describe(type(self).__name__)
 
     # --- lifecycle ---
 
-    def close(self) -> None:
-        """Deliver what is queued, then release the connection pool.
+    def close(self, timeout: float | None = None) -> None:
+        """Deliver what is queued within `timeout` (default `exit_timeout`), then
+        release the connection pool.
 
-        With the server unreachable this returns once retries are spent, every
-        undelivered item having gone to `on_error`. A caller's own `http_client` is
-        left open.
+        From the first moment of closing no retry wait outlasts the deadline, and a
+        wait under way is cut short. Whatever is undelivered at the deadline goes to
+        `on_error` with `ShutdownTimeoutError`. Later calls raise `ClientClosedError`.
+        A caller's own `http_client` is left open.
         """
-        self._queue.close()
+        seconds = self._queue.core.settings.close_timeout(timeout)
+        deadline = self._engine.begin_close(seconds)
+        self._alarm.ring()
+        self._queue.close(deadline, seconds)
         if self._owns_http:
             self._http.close()
 
@@ -160,11 +169,11 @@ class MoesifClient(QueueCalls):
 
     def get_app_config(self) -> AppConfig:
         """The app's server-side config (``GET /config``); `etag` holds its ETag."""
-        return self._core.app_config(self._send(self._core.get(p.CONFIG_PATH)))
+        return self._drive(self._engine.read(p.CONFIG_PATH, self._core.app_config))
 
     def get_governance_rules(self) -> GovernanceRules:
         """The app's governance rules (``GET /rules``); `tag` holds their tag."""
-        return self._core.governance_rules(self._send(self._core.get(p.RULES_PATH)))
+        return self._drive(self._engine.read(p.RULES_PATH, self._core.governance_rules))
 
     # --- background queue: the queue_* calls come from QueueCalls; a thread delivers ---
 
@@ -172,55 +181,84 @@ class MoesifClient(QueueCalls):
         """Deliver everything queued so far; True if all of it was delivered in time."""
         return self._queue.flush(timeout)
 
-    # --- the I/O loop ---
+    # --- the driver: the only I/O ---
 
     def _write(self, endpoint: p.Endpoint[p.M], item: p.M | Mapping[str, object]) -> WriteResult:
-        return self._core.write_result(self._send(self._core.plan_write(endpoint, item)))
+        return self._drive(self._engine.write(endpoint, item))
 
     def _write_batch(
         self, endpoint: p.Endpoint[p.M], items: Sequence[p.M | Mapping[str, object]]
     ) -> BatchResult:
-        plan = self._core.plan_batch(endpoint, items)
-        for sub in plan.sub_batches:
-            try:
-                response = self._send(sub.request)
-            except APIError as error:
-                plan.fail(error)
-                break
-            plan.record(sub, self._core.write_result(response))
-        return plan.outcome()
+        return self._drive(self._engine.batch(endpoint, items))
 
-    def _send(
-        self, request: p.PlannedRequest, on_retry: Callable[[], None] | None = None
-    ) -> httpx.Response:
-        attempt = 0
+    def _drive(self, plan: Plan[T]) -> T:
+        """Carry out a plan's effects until it returns (or raises) its outcome."""
+        answer: Answer = None
         while True:
             try:
-                response = self._http.request(
-                    request.method,
-                    request.url,
-                    headers=request.headers,
-                    content=request.content,
-                    timeout=self._core.settings.timeout,
-                )
-            except httpx.HTTPError as raw:
-                error: APIError = self._core.error_for_exception(raw)
-            else:
-                status_error = self._core.error_for_response(response)
-                if status_error is None:
-                    return response
-                error = status_error
-            delay = self._core.retry_delay(attempt, error)
-            if delay is None:
-                raise error
-            attempt += 1
-            if on_retry is not None:
-                on_retry()
-            self._sleep(delay)
+                effect = plan.send(answer)
+            except StopIteration as done:
+                return done.value  # type: ignore[no-any-return]
+            if isinstance(effect, Send):
+                answer = self._transmit(effect)
+            elif isinstance(effect, Wait):
+                answer = self._sleep(effect.seconds)
+            else:  # Concurrently: one thread sends them in turn, in order
+                for lane in effect.lanes:
+                    self._drive(lane)
+                answer = None
 
-    @staticmethod
-    def _sleep(seconds: float) -> None:
-        time.sleep(seconds)
+    def _transmit(self, send: Send) -> httpx.Response | Exception:
+        request = send.request
+        try:
+            return self._http.request(
+                request.method,
+                request.url,
+                headers=request.headers,
+                content=request.content,
+                timeout=send.timeout,
+                follow_redirects=False,
+            )
+        except Exception as error:  # the engine decides what it means
+            return error
+
+    def _sleep(self, seconds: float) -> bool:
+        return self._alarm.sleep(seconds)
+
+
+T = TypeVar("T")
+
+
+class _Alarm:
+    """Sleeps that a close cuts short: `ring` wakes every sleep under way."""
+
+    def __init__(self) -> None:
+        self._rung = threading.Condition()
+        self._rings = 0
+
+    def sleep(self, seconds: float) -> bool:
+        """Sleep `seconds`; True if a ring woke it first."""
+        with self._rung:
+            rings = self._rings
+            return self._rung.wait_for(lambda: self._rings != rings, seconds)
+
+    def ring(self) -> None:
+        with self._rung:
+            self._rings += 1
+            self._rung.notify_all()
+
+
+# At interpreter exit each client with items queued closes within its `exit_timeout`.
+_live_clients: weakref.WeakSet[MoesifClient] = weakref.WeakSet()
+
+
+def _close_all_at_exit() -> None:
+    for client in list(_live_clients):
+        if client._queue.core.pending:
+            client.close()
+
+
+atexit.register(_close_all_at_exit)
 
 
 # A forked child must not share the parent's pooled sockets: each client that owns its

@@ -44,3 +44,6 @@ QUEUE_BATCH_ITEMS = 1_000
 DEFAULT_EXIT_TIMEOUT = 5.0
 # At most one "queue full" warning per this many seconds; the rest are counted.
 DROP_LOG_INTERVAL = 10.0
+# A close waits this much past its deadline for the worker to report what it gave up
+# on, before reporting the rest itself.
+CLOSE_GRACE = 0.5

@@ -1,7 +1,7 @@
-"""The clients' pure core: what to send, what an answer means, and when to try again.
+"""The clients' pure core: settings, the endpoints, what to send and what an answer means.
 
-Nothing here does I/O, so `MoesifClient` and `AsyncMoesifClient` share every decision
-and differ only in how the bytes move.
+Nothing here does I/O. When to send and when to try again is the delivery engine's
+(`_engine`); both clients share all of it and differ only in how the bytes move.
 """
 
 from __future__ import annotations
@@ -9,17 +9,14 @@ from __future__ import annotations
 import gzip
 import json
 import os
-import random
-from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime, timezone
-from email.utils import parsedate_to_datetime
+from collections.abc import Mapping, Sequence
 from typing import Generic, TypeVar
 
 import attrs
 import httpx
 
 from . import _constants as c
-from ._results import BatchResult, GovernanceRules, WriteResult
+from ._results import GovernanceRules, WriteResult
 from ._version import __version__
 from ._wire import coerce, coerce_all, encode_item, encode_many, from_dict
 from .exceptions import (
@@ -29,7 +26,6 @@ from .exceptions import (
     APIStatusError,
     APITimeoutError,
     BatchItemTooLargeError,
-    PartialBatchError,
     ValidationError,
     exception_for_status,
 )
@@ -51,11 +47,16 @@ M = TypeVar("M", bound=attrs.AttrsInstance)
 
 @attrs.frozen
 class Endpoint(Generic[M]):
-    """One Collector endpoint: its path and the model its body carries."""
+    """One Collector endpoint: its path and the model its body carries.
+
+    `ordered` batches hold profile updates, which the server merges in arrival order:
+    their sub-batches go one after another, never several at once.
+    """
 
     path: str
     model: type[M]
     batch: bool = False
+    ordered: bool = False
 
 
 EVENTS = Endpoint("/events", EventModel)
@@ -63,11 +64,11 @@ EVENTS_BATCH = Endpoint("/events/batch", EventModel, batch=True)
 ACTIONS = Endpoint("/actions", ActionModel)
 ACTIONS_BATCH = Endpoint("/actions/batch", ActionModel, batch=True)
 USERS = Endpoint("/users", UserModel)
-USERS_BATCH = Endpoint("/users/batch", UserModel, batch=True)
+USERS_BATCH = Endpoint("/users/batch", UserModel, batch=True, ordered=True)
 COMPANIES = Endpoint("/companies", CompanyModel)
-COMPANIES_BATCH = Endpoint("/companies/batch", CompanyModel, batch=True)
+COMPANIES_BATCH = Endpoint("/companies/batch", CompanyModel, batch=True, ordered=True)
 SUBSCRIPTIONS = Endpoint("/subscriptions", SubscriptionModel)
-SUBSCRIPTIONS_BATCH = Endpoint("/subscriptions/batch", SubscriptionModel, batch=True)
+SUBSCRIPTIONS_BATCH = Endpoint("/subscriptions/batch", SubscriptionModel, batch=True, ordered=True)
 CONFIG_PATH = "/config"
 RULES_PATH = "/rules"
 
@@ -165,12 +166,17 @@ def user_agent() -> str:
 
 @attrs.frozen
 class PlannedRequest:
-    """Everything needed to send one request, ready for either I/O loop."""
+    """Everything needed to send one request, ready for either I/O loop.
+
+    `path` is the endpoint's, for the log; the headers (with the application id) are
+    left out of the repr, which error trackers record from stack frames.
+    """
 
     method: str
+    path: str
     url: str
-    headers: Mapping[str, str]
-    content: bytes | None = None
+    headers: Mapping[str, str] = attrs.field(repr=False)
+    content: bytes | None = attrs.field(default=None, repr=False)
 
 
 @attrs.frozen
@@ -211,96 +217,14 @@ def join_batch(encoded: Sequence[bytes]) -> bytes:
     return b"[" + b",".join(encoded) + b"]"
 
 
-@attrs.define
-class BatchPlan(Generic[M]):
-    """A batch call cut into sub-batches, and the bookkeeping of which went out.
-
-    The clients send the sub-batches (the sync one in turn, the async one a few at a
-    time), `record` each answer, `fail` on the first error and start no more; then
-    `outcome` returns the result or raises what the caller should see.
-    """
-
-    items: Sequence[object]
-    sub_batches: list[SubBatch]
-    delivered: set[int] = attrs.field(factory=set)  # `start` of each delivered sub-batch
-    error: APIError | None = None
-    last: WriteResult | None = None
-
-    def record(self, sub: SubBatch, result: WriteResult) -> None:
-        self.delivered.add(sub.start)
-        self.last = result
-
-    def fail(self, error: APIError) -> None:
-        if self.error is None:
-            self.error = error
-
-    def outcome(self) -> BatchResult:
-        """The result; or the failure itself when nothing went out, else a
-        `PartialBatchError` (raised from the failure) saying which items did."""
-        error = self.error
-        if error is None:
-            return self.result()
-        if not self.delivered:
-            raise error
-        delivered: list[object] = []
-        undelivered: list[object] = []
-        for sub in self.sub_batches:
-            side = delivered if sub.start in self.delivered else undelivered
-            side.extend(self.items[sub.start : sub.end])
-        raise PartialBatchError(
-            f"{len(delivered)} of {len(self.items)} items were delivered before "
-            f"a sub-batch failed: {error}",
-            delivered=delivered,
-            undelivered=undelivered,
-        ) from error
-
-    def result(self) -> BatchResult:
-        last = self.last
-        return BatchResult(
-            items=len(self.items),
-            requests=len(self.sub_batches),
-            status_code=last.status_code if last else None,
-            config_etag=last.config_etag if last else None,
-            rules_tag=last.rules_tag if last else None,
-        )
-
-
 # --- the core both clients share ---
-
-
-def parse_retry_after(value: str | None, now: datetime) -> float | None:
-    """Seconds to wait from a `Retry-After` header: delta-seconds or an HTTP date."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            when = parsedate_to_datetime(value)
-        except (TypeError, ValueError, IndexError):
-            return None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=timezone.utc)
-        seconds = (when - now).total_seconds()
-    if seconds != seconds:  # NaN
-        return None
-    return max(0.0, seconds)
 
 
 class Core:
     """Decisions shared by both clients: request building, answers, retries, batches."""
 
-    def __init__(
-        self,
-        settings: Settings,
-        *,
-        rand: Callable[[], float] = random.random,
-        now: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
-    ) -> None:
+    def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self._rand = rand
-        self._now = now
         base = {
             c.APPLICATION_ID_HEADER: settings.application_id,
             "Content-Type": "application/json",
@@ -326,10 +250,10 @@ class Core:
             body = gzip.compress(body, compresslevel=c.GZIP_LEVEL, mtime=0)
         elif not isinstance(body, bytes):
             body = bytes(body)
-        return PlannedRequest("POST", self.settings.base_url + path, self._post_headers, body)
+        return PlannedRequest("POST", path, self.settings.base_url + path, self._post_headers, body)
 
     def get(self, path: str) -> PlannedRequest:
-        return PlannedRequest("GET", self.settings.base_url + path, self._get_headers)
+        return PlannedRequest("GET", path, self.settings.base_url + path, self._get_headers)
 
     def plan_write(self, endpoint: Endpoint[M], item: M | Mapping[str, object]) -> PlannedRequest:
         """One validated item as a ready request; bad input raises before any I/O."""
@@ -341,7 +265,7 @@ class Core:
 
     def plan_batch(
         self, endpoint: Endpoint[M], items: Sequence[M | Mapping[str, object]]
-    ) -> BatchPlan[M]:
+    ) -> list[SubBatch]:
         """Items validated, each encoded once, and cut into sub-batches under the limit."""
         if isinstance(items, (str, bytes, Mapping)) or not isinstance(items, Sequence):
             raise ValidationError(
@@ -353,9 +277,7 @@ class Core:
         array, sizes = encode_many(models)
         ranges = split_into_batches(sizes, self.settings.max_batch_bytes)
         if len(ranges) == 1:  # the common case: the whole array is the body, as it is
-            return BatchPlan(
-                items=items, sub_batches=[SubBatch(0, len(sizes), self._post(endpoint.path, array))]
-            )
+            return [SubBatch(0, len(sizes), self._post(endpoint.path, array))]
         view = memoryview(array)
         starts = [0] * (len(sizes) + 1)
         offset = 1  # item i starts after the "[" and the items and commas before it
@@ -367,7 +289,7 @@ class Core:
         for start, end in ranges:
             body = b"".join((b"[", view[starts[start] : starts[end] - 1], b"]"))
             subs.append(SubBatch(start, end, self._post(endpoint.path, body)))
-        return BatchPlan(items=items, sub_batches=subs)
+        return subs
 
     # reading answers
 
@@ -396,21 +318,6 @@ class Core:
             wrapped = APIError(f"request to {self.settings.base_url} failed: {error}")
         wrapped.__cause__ = error
         return wrapped
-
-    def retry_delay(self, attempt: int, error: APIError) -> float | None:
-        """Seconds to wait before retry number `attempt + 1`, or None to give up."""
-        if attempt >= self.settings.max_retries:
-            return None
-        if isinstance(error, APIStatusError):
-            if error.status_code not in c.RETRYABLE_STATUS_CODES:
-                return None
-            asked = parse_retry_after(error.response.headers.get("Retry-After"), self._now())
-            if asked is not None:
-                return min(asked, c.MAX_RETRY_AFTER)
-        elif not isinstance(error, APIConnectionError):
-            return None
-        backoff = min(c.INITIAL_RETRY_DELAY * 2.0**attempt, c.MAX_RETRY_DELAY)
-        return backoff * (1 - c.RETRY_JITTER * self._rand())
 
     @staticmethod
     def write_result(response: httpx.Response) -> WriteResult:

@@ -9,18 +9,21 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import itertools
 import json
 import logging
+import math
 import os
 import threading
 import time
 import weakref
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeAlias
 
 import attrs
 
 from . import _constants as c
+from ._engine import Engine, Plan
 from ._protocol import (
     ACTIONS_BATCH,
     COMPANIES_BATCH,
@@ -28,14 +31,12 @@ from ._protocol import (
     SUBSCRIPTIONS_BATCH,
     USERS_BATCH,
     Endpoint,
-    PlannedRequest,
     split_into_batches,
 )
 from ._wire import coerce, encode_item, from_dict
 from .exceptions import (
-    APIConnectionError,
     BatchItemTooLargeError,
-    MoesifError,
+    ClientClosedError,
     QueueFullError,
     ShutdownTimeoutError,
     ValidationError,
@@ -89,13 +90,15 @@ class QueueStats:
 
 
 def _check_positive(name: str, value: object, *, allow_zero: bool = False) -> float:
+    # Finite too: an infinite interval or deadline would switch a bound off.
     if (
         isinstance(value, (int, float))
         and not isinstance(value, bool)
+        and math.isfinite(value)
         and (value > 0 or (allow_zero and value == 0))
     ):
         return float(value)
-    raise ValidationError(f"must be a positive number, got {value!r}", field=name)
+    raise ValidationError(f"must be a positive, finite number, got {value!r}", field=name)
 
 
 @attrs.frozen
@@ -133,6 +136,12 @@ class QueueSettings:
             exit_timeout=_check_positive("exit_timeout", exit_timeout, allow_zero=True),
         )
 
+    def close_timeout(self, timeout: float | None) -> float:
+        """The seconds a close may take: `timeout` if given, else `exit_timeout`."""
+        if timeout is None:
+            return self.exit_timeout
+        return _check_positive("timeout", timeout, allow_zero=True)
+
 
 class Prepared(NamedTuple):
     """An item validated, masked by `before_send` and encoded, ready to buffer.
@@ -145,12 +154,16 @@ class Prepared(NamedTuple):
     encoded: bytes
 
 
-@attrs.frozen
+_serials = itertools.count()
+
+
+@attrs.frozen(eq=False)
 class Batch:
-    """Encoded items of one kind that fit in one request."""
+    """Encoded items of one kind that fit in one request (compared by identity)."""
 
     endpoint: Endpoint[QueueItem]
     encoded: list[bytes]
+    serial: int = attrs.field(factory=lambda: next(_serials))  # the order taken in
 
     def items(self) -> list[QueueItem]:
         """The items as models again, for `on_error` (the queue keeps only bytes)."""
@@ -158,20 +171,27 @@ class Batch:
 
 
 class QueueCore:
-    """Buffers per endpoint, counters, and the decisions; safe to call from any thread."""
+    """Buffers per endpoint, counters, and the decisions; safe to call from any thread.
+
+    Every item accepted is counted `pending` until it is reported `delivered` or
+    `failed`. Batches handed to a worker are held in `_taken` until then, so a close
+    that runs out of time can report them too, and a late answer for a batch already
+    reported is ignored instead of being counted twice.
+    """
 
     def __init__(self, settings: QueueSettings, max_batch_bytes: int) -> None:
         self.settings = settings
         self.max_batch_bytes = max_batch_bytes
         self.closed = False
-        self.abandoned = False
-        self.in_flight: Batch | None = None
         self._lock = threading.Lock()
         self._buffers: dict[str, list[bytes]] = {kind.path: [] for kind in KINDS}
         self._by_path = {kind.path: kind for kind in KINDS}
+        self._taken: set[Batch] = set()
         self._counts = dict.fromkeys(attrs.fields_dict(QueueStats), 0)
         self._last_drop_log = float("-inf")
         self._unlogged_drops = 0
+        self._last_drop_error: Exception | None = None
+        self._unlogged_shutdown_losses = 0
 
     # on the caller's thread
 
@@ -188,7 +208,7 @@ class QueueCore:
                         f"expected {endpoint.model.__name__} or None"
                     )
             except Exception as error:
-                self._refuse([model], error, "before_send failed")
+                self._refuse([model], error)
                 return None
             if masked is None:
                 self._add("filtered", 1)
@@ -235,73 +255,82 @@ class QueueCore:
             ready = len(self._buffers[endpoint.path]) >= c.QUEUE_BATCH_ITEMS
         if overflow:
             error: Exception = (
-                MoesifError("the client is closed; nothing more is queued")
+                ClientClosedError("the client is closed; nothing more is queued")
                 if self.closed
                 else QueueFullError(
                     f"the queue holds max_queue_size={self.settings.max_queue_size} items"
                 )
             )
-            self._refuse([p.model for p in overflow], error, "queue full or closed")
+            self._refuse([p.model for p in overflow], error)
         return accepted, ready
 
     # on the worker
 
     def take_all(self) -> list[Batch]:
-        """Everything buffered, cut into batches under the size limit."""
+        """Everything buffered, cut into batches under the size limit, in order."""
         with self._lock:
             taken = {path: buf for path, buf in self._buffers.items() if buf}
             for path in taken:
                 self._buffers[path] = []
-        batches = []
-        for path, encoded in taken.items():
-            for start, end in split_into_batches([len(e) for e in encoded], self.max_batch_bytes):
-                batches.append(Batch(self._by_path[path], encoded[start:end]))
+            batches = []
+            for path, encoded in taken.items():
+                sizes = [len(e) for e in encoded]
+                for start, end in split_into_batches(sizes, self.max_batch_bytes):
+                    batches.append(Batch(self._by_path[path], encoded[start:end]))
+            self._taken.update(batches)
         return batches
 
-    def put_back(self, batches: Sequence[Batch]) -> None:
-        """Batches taken but never answered (the worker was stopped): first in line again.
+    def put_back_taken(self) -> None:
+        """The worker was stopped with batches unanswered: they are first in line again.
 
         Resending is safe: events and actions carry the `transaction_id` Moesif
         deduplicates on, and profile updates merge.
         """
         with self._lock:
-            for batch in reversed(batches):
-                self._buffers[batch.endpoint.path][:0] = batch.encoded
+            taken, self._taken = self._taken, set()
+            by_path: dict[str, list[bytes]] = {}
+            # `take_all` order within a kind is the caller's order; keep it.
+            for batch in sorted(taken, key=_taken_order):
+                by_path.setdefault(batch.endpoint.path, []).extend(batch.encoded)
+            for path, encoded in by_path.items():
+                self._buffers[path][:0] = encoded
 
     def retried(self) -> None:
         self._add("retried", 1)
 
     def delivered(self, batch: Batch) -> None:
         with self._lock:
-            if self.abandoned:
+            if batch not in self._taken:  # reported already, by a close out of time
                 return
+            self._taken.discard(batch)
             self._counts["sent"] += len(batch.encoded)
             self._counts["pending"] -= len(batch.encoded)
 
     def failed(self, batch: Batch, error: Exception) -> None:
         """A batch is lost for good: count it and tell the caller."""
         with self._lock:
-            if self.abandoned:
+            if batch not in self._taken:
                 return
+            self._taken.discard(batch)
             self._counts["failed"] += len(batch.encoded)
             self._counts["pending"] -= len(batch.encoded)
-        logger.warning(
-            "moesifapi: %d %s could not be delivered: %s",
-            len(batch.encoded),
-            batch.endpoint.path.strip("/").split("/")[0],
-            error,
-        )
+            if isinstance(error, ShutdownTimeoutError):  # one summary line, at the end
+                self._unlogged_shutdown_losses += len(batch.encoded)
+        if not isinstance(error, ShutdownTimeoutError):
+            logger.warning(
+                "moesifapi: %d %s could not be delivered: %s",
+                len(batch.encoded),
+                batch.endpoint.path.strip("/").split("/")[0],
+                error,
+            )
         self._call_on_error(error, batch.items)
 
     def abandon(self, error: Exception) -> None:
-        """Give up on everything still here (the exit flush ran out of time)."""
-        lost = self.take_all()
-        if self.in_flight is not None:
-            lost.insert(0, self.in_flight)
-        for batch in lost:
-            self.failed(batch, error)
+        """Give up on everything still here, buffered or taken: the deadline has passed."""
         with self._lock:
-            self.abandoned = True
+            taken = sorted(self._taken, key=_taken_order)
+        for batch in [*taken, *self.take_all()]:
+            self.failed(batch, error)
 
     # reporting
 
@@ -319,21 +348,41 @@ class QueueCore:
         """Items failed or dropped so far; a flush succeeded if this did not move."""
         return self._counts["failed"] + self._counts["dropped"]
 
+    def finish(self, error: ShutdownTimeoutError, when: str) -> None:
+        """Report what is still here once a close or a loop's end is over, with one
+        summary line for everything it gave up on."""
+        if self.pending:
+            self.abandon(error)
+        with self._lock:
+            lost, self._unlogged_shutdown_losses = self._unlogged_shutdown_losses, 0
+        if lost:
+            logger.warning("moesifapi: %d item(s) not delivered %s; passed to on_error", lost, when)
+        self.log_drops(force=True)
+
+    def log_drops(self, *, force: bool = False) -> None:
+        """The queue-full warning: every dropped item counted, one line per interval."""
+        now = time.monotonic()
+        with self._lock:
+            count = self._unlogged_drops
+            if not count or not (force or now - self._last_drop_log >= c.DROP_LOG_INTERVAL):
+                return
+            self._unlogged_drops = 0
+            self._last_drop_log = now
+            error, self._last_drop_error = self._last_drop_error, None
+        logger.warning("moesifapi: dropped %d item(s): %s", count, error)
+
     def _add(self, counter: str, n: int) -> None:
         with self._lock:
             self._counts[counter] += n
 
-    def _refuse(self, items: list[QueueItem], error: Exception, why: str) -> None:
-        self._add("dropped", len(items))
-        now = time.monotonic()
+    def _refuse(self, items: list[QueueItem], error: Exception) -> None:
         with self._lock:
+            self._counts["dropped"] += len(items)
             self._unlogged_drops += len(items)
-            due = now - self._last_drop_log >= c.DROP_LOG_INTERVAL
-            if due:
-                count, self._unlogged_drops = self._unlogged_drops, 0
-                self._last_drop_log = now
-        if due:
-            logger.warning("moesifapi: dropped %d item(s) (%s): %s", count, why, error)
+            self._last_drop_error = error
+        # The first drop of an interval is logged at once; the rest are counted into the
+        # next line (the worker writes it when the interval is over, close at the end).
+        self.log_drops()
         self._call_on_error(error, lambda: items)
 
     def _call_on_error(self, error: Exception, items: Callable[[], list[QueueItem]]) -> None:
@@ -346,51 +395,8 @@ class QueueCore:
             logger.exception("moesifapi: the on_error callback raised")
 
 
-class Drain:
-    """One pass of a worker over what is buffered: the batches to send, in order.
-
-    Both workers iterate it and report each batch's outcome; the decisions live here.
-    Outside `closing`, it hands out what was buffered when it started; while closing, it
-    goes on until the buffers stay empty, and once the server proves unreachable it
-    fails the rest at once instead of spending retries on each.
-    """
-
-    def __init__(self, core: QueueCore, closing: bool) -> None:
-        self._core = core
-        self._closing = closing
-        self._give_up: Exception | None = None
-        self._left: list[Batch] = []  # taken from the core, not handed out yet
-
-    def __iter__(self) -> Iterator[Batch]:
-        core = self._core
-        while batches := core.take_all():
-            self._left = batches
-            while self._left:
-                batch = self._left.pop(0)
-                if self._give_up is not None:
-                    core.failed(batch, self._give_up)
-                    continue
-                core.in_flight = batch
-                try:
-                    yield batch
-                finally:
-                    core.in_flight = None
-            if not self._closing:
-                return
-
-    def interrupted(self, batch: Batch) -> None:
-        """The worker was stopped while sending `batch`: it and the batches not yet
-        handed out go back to the queue, for whatever drains it next."""
-        self._core.put_back([batch, *self._left])
-        self._left = []
-
-    def delivered(self, batch: Batch) -> None:
-        self._core.delivered(batch)
-
-    def failed(self, batch: Batch, error: Exception) -> None:
-        self._core.failed(batch, error)
-        if self._closing and isinstance(error, APIConnectionError):
-            self._give_up = error
+def _taken_order(batch: Batch) -> int:
+    return batch.serial
 
 
 # --- the two workers ---
@@ -399,16 +405,15 @@ _live_thread_queues: weakref.WeakSet[ThreadQueue] = weakref.WeakSet()
 
 
 class ThreadQueue:
-    """The sync client's worker: one daemon thread, started on first use."""
+    """The sync client's worker: one daemon thread, started on first use.
 
-    def __init__(
-        self,
-        core: QueueCore,
-        send: Callable[[PlannedRequest, Callable[[], None]], object],
-        plan: Callable[[Endpoint[QueueItem], list[bytes]], PlannedRequest],
-    ) -> None:
-        self._send = send
-        self._plan = plan
+    It drives the engine's `drain` plan with the client's own driver; everything it
+    decides is the engine's or the core's.
+    """
+
+    def __init__(self, core: QueueCore, engine: Engine, drive: Callable[[Plan[None]], None]):
+        self._engine = engine
+        self._drive = drive
         self._reset(core)
         _live_thread_queues.add(self)
 
@@ -420,11 +425,8 @@ class ThreadQueue:
         self._completed = 0  # ... and drained
         self._closing = False
         self._thread: threading.Thread | None = None
-        self._pid = os.getpid()
 
     def add(self, endpoint: Endpoint[QueueItem], prepared: Sequence[Prepared]) -> int:
-        if self._pid != os.getpid():  # forked without our at-fork hook (should not happen)
-            self.after_fork_in_child()
         accepted, ready = self.core.put(endpoint, prepared)
         if accepted:
             self._ensure_worker()
@@ -450,22 +452,17 @@ class ThreadQueue:
             self._wake.clear()
             with self._state:
                 generation, closing = self._requested, self._closing
-            self._drain(closing)
+            try:
+                self._drive(self._engine.drain(self.core, closing=closing))
+            except Exception as error:  # a bug of ours: report, never let the worker die
+                logger.exception("moesifapi: the queue worker failed")
+                self.core.abandon(error)
+            self.core.log_drops()
             with self._state:
                 self._completed = max(self._completed, generation)
                 self._state.notify_all()
             if closing:
                 return
-
-    def _drain(self, closing: bool) -> None:
-        drain = Drain(self.core, closing)
-        for batch in drain:
-            try:
-                self._send(self._plan(batch.endpoint, batch.encoded), self.core.retried)
-            except Exception as error:  # never let the worker die
-                drain.failed(batch, error)
-            else:
-                drain.delivered(batch)
 
     def flush(self, timeout: float | None = None) -> bool:
         """Send everything queued so far; True if all of it was delivered in time."""
@@ -479,44 +476,24 @@ class ThreadQueue:
             done = self._state.wait_for(lambda: self._completed >= generation, timeout)
         return done and self.core.losses == losses
 
-    def close(self, timeout: float | None = None) -> bool:
-        """Deliver what is queued, then stop the worker. False if `timeout` ran out."""
+    def close(self, deadline: float, timeout: float) -> None:
+        """Deliver what is queued until `deadline` (the engine's clock), then stop the
+        worker; what is still undelivered then goes to `on_error`."""
         with self._state:
             self.core.closed = True
             self._closing = True
             self._requested += 1
             thread = self._thread
         self._wake.set()
-        if thread is None:
-            return True
-        thread.join(timeout)
-        if thread.is_alive():
-            self.core.abandon(
-                ShutdownTimeoutError(f"not delivered within the {timeout} s allowed at exit")
-            )
-            return False
-        return True
+        if thread is not None:
+            # The engine gives up on its own at the deadline; the grace lets it report.
+            # A request it cannot cut short (a server dripping bytes) is left behind.
+            thread.join(max(0.0, deadline - self._engine.clock()) + c.CLOSE_GRACE)
+        self.core.finish(*_out_of_time(timeout, "to close"))
 
     def after_fork_in_child(self) -> None:
         """The child starts empty, with no worker; the parent's items stay the parent's."""
         self._reset(QueueCore(self.core.settings, self.core.max_batch_bytes))
-
-
-def _close_all_at_exit() -> None:
-    for queue in list(_live_thread_queues):
-        if queue.core.pending:
-            queue.close(timeout=queue.core.settings.exit_timeout)
-
-
-def _reset_all_after_fork() -> None:
-    queues: list[ThreadQueue | TaskQueue] = [*_live_thread_queues, *_live_task_queues]
-    for queue in queues:
-        queue.after_fork_in_child()
-
-
-atexit.register(_close_all_at_exit)
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_reset_all_after_fork)
 
 
 _live_task_queues: weakref.WeakSet[TaskQueue] = weakref.WeakSet()
@@ -527,18 +504,19 @@ class TaskQueue:
 
     Its task and the asyncio primitives it waits on belong to one event loop. Used from
     another loop (a second `asyncio.run`, a test's fresh loop), it starts over on that
-    one, and the items still queued are delivered from there.
+    one. When a loop ends with items still queued (no `aclose()`), the worker, being
+    cancelled, delivers them within `exit_timeout` or reports them (`at_loop_end`).
     """
 
     def __init__(
         self,
         core: QueueCore,
-        send: Callable[[PlannedRequest, Callable[[], None]], Awaitable[object]],
-        plan: Callable[[Endpoint[QueueItem], list[bytes]], PlannedRequest],
+        engine: Engine,
+        drive: Callable[[Plan[None]], Awaitable[None]],
     ) -> None:
         self.core = core
-        self._send = send
-        self._plan = plan
+        self._engine = engine
+        self._drive = drive
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake: asyncio.Event | None = None
         self._drained: asyncio.Condition | None = None
@@ -581,32 +559,37 @@ class TaskQueue:
     async def _run(self, wake: asyncio.Event, drained: asyncio.Condition) -> None:
         import asyncio
 
-        while True:
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(wake.wait(), self.core.settings.flush_interval)
-            wake.clear()
-            generation, closing = self._requested, self._closing
-            await self._drain(closing)
-            async with drained:
-                self._completed = max(self._completed, generation)
-                drained.notify_all()
-            if closing:
-                return
+        try:
+            while True:
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(wake.wait(), self.core.settings.flush_interval)
+                wake.clear()
+                generation, closing = self._requested, self._closing
+                await self._drain(closing)
+                self.core.log_drops()
+                async with drained:
+                    self._completed = max(self._completed, generation)
+                    drained.notify_all()
+                if closing:
+                    return
+        except asyncio.CancelledError:
+            # Not by `aclose`: the loop is ending (`asyncio.run` cancels every task left
+            # before it stops). It still runs, so what is queued goes out now, in time.
+            if not self._closing:
+                await self.at_loop_end()
+            raise
 
-    async def _drain(self, closing: bool) -> None:
+    async def _drain(self, closing: bool, deadline: float | None = None) -> None:
         import asyncio
 
-        drain = Drain(self.core, closing)
-        for batch in drain:
-            try:
-                await self._send(self._plan(batch.endpoint, batch.encoded), self.core.retried)
-            except asyncio.CancelledError:  # the loop is stopping: keep it for the next one
-                drain.interrupted(batch)
-                raise
-            except Exception as error:  # never let the worker die
-                drain.failed(batch, error)
-            else:
-                drain.delivered(batch)
+        try:
+            await self._drive(self._engine.drain(self.core, closing=closing, deadline=deadline))
+        except asyncio.CancelledError:  # the loop is stopping: keep them for what drains next
+            self.core.put_back_taken()
+            raise
+        except Exception as error:  # a bug of ours: report, never let the worker die
+            logger.exception("moesifapi: the queue worker failed")
+            self.core.abandon(error)
 
     async def flush(self, timeout: float | None = None) -> bool:
         """Send everything queued so far; True if all of it was delivered in time."""
@@ -633,8 +616,9 @@ class TaskQueue:
             return False
         return self.core.losses == losses
 
-    async def aclose(self) -> None:
-        """Deliver what is queued, then stop the worker."""
+    async def aclose(self, deadline: float, timeout: float) -> None:
+        """Deliver what is queued until `deadline`, then stop the worker; what is
+        still undelivered then goes to `on_error`."""
         import asyncio
 
         loop = asyncio.get_running_loop()
@@ -644,10 +628,28 @@ class TaskQueue:
         self._closing = True
         self._requested += 1
         task = self._task
-        if task is None or self._wake is None or self._loop is not loop:
+        if task is not None and self._wake is not None and self._loop is loop:
+            self._wake.set()
+            room = max(0.0, deadline - self._engine.clock()) + c.CLOSE_GRACE
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(task, room)  # cancelled past it: batches go back
+        self.core.finish(*_out_of_time(timeout, "to close"))
+
+    async def at_loop_end(self) -> None:
+        """The running loop is ending without `aclose()`: deliver what is left within
+        `exit_timeout`, then report whatever is still undelivered."""
+        import asyncio
+
+        if not self.core.pending or self._closing:
             return
-        self._wake.set()
-        await task
+        timeout = self.core.settings.exit_timeout
+        deadline = self._engine.clock() + timeout
+        logger.debug("moesifapi: the event loop is ending; delivering what is queued")
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(
+                self._drain(closing=True, deadline=deadline), timeout + c.CLOSE_GRACE
+            )
+        self.core.finish(*_out_of_time(timeout, "as the event loop ended (await aclose())"))
 
     def after_fork_in_child(self) -> None:
         """As `ThreadQueue.after_fork_in_child`: the child starts empty, with no worker."""
@@ -655,6 +657,32 @@ class TaskQueue:
         self._loop = self._wake = self._drained = self._task = None
         self._requested = self._completed = 0
         self._closing = False
+
+
+def _report_stranded_at_exit() -> None:
+    # Items an AsyncMoesifClient still holds at interpreter exit were left on a loop
+    # that was closed without shutting down (no `aclose()`, no `asyncio.run`): there is
+    # no loop to deliver them from, so they are reported, never silently dropped.
+    for queue in list(_live_task_queues):
+        if queue.core.pending:
+            when = "before interpreter exit: their event loop was closed without aclose()"
+            queue.core.finish(ShutdownTimeoutError(f"not delivered {when}"), when)
+
+
+def _out_of_time(timeout: float, allowed: str) -> tuple[ShutdownTimeoutError, str]:
+    when = f"within the {timeout:g} s allowed {allowed}"
+    return ShutdownTimeoutError(f"not delivered {when}"), when
+
+
+def _reset_all_after_fork() -> None:
+    queues: list[ThreadQueue | TaskQueue] = [*_live_thread_queues, *_live_task_queues]
+    for queue in queues:
+        queue.after_fork_in_child()
+
+
+atexit.register(_report_stranded_at_exit)
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reset_all_after_fork)
 
 
 class QueueCalls:

@@ -20,6 +20,7 @@ __all__ = [
     "BadGatewayError",
     "BadRequestError",
     "BatchItemTooLargeError",
+    "ClientClosedError",
     "ClientError",
     "ForbiddenError",
     "GatewayTimeoutError",
@@ -34,6 +35,7 @@ __all__ = [
     "PaymentRequiredError",
     "QueueFullError",
     "RateLimitError",
+    "RequestTimeoutError",
     "ServerError",
     "ServiceUnavailableError",
     "ShutdownTimeoutError",
@@ -147,6 +149,10 @@ class NotAcceptableError(ClientError):
     """406: the server will not answer in JSON for this request."""
 
 
+class RequestTimeoutError(ClientError):
+    """408: the server gave up waiting for the request; retried by default."""
+
+
 class GoneError(ClientError):
     """410: the resource was removed."""
 
@@ -201,12 +207,20 @@ class PartialBatchError(APIError):
         self.undelivered = undelivered
 
 
+class ClientClosedError(MoesifError):
+    """The client was closed: it sends and queues nothing more. Build a new one."""
+
+
 class QueueFullError(MoesifError):
     """Given to `on_error` with an item dropped because the queue held `max_queue_size`."""
 
 
 class ShutdownTimeoutError(MoesifError):
-    """Given to `on_error` with items still undelivered when the exit flush ran out of time."""
+    """Items still undelivered when the close deadline (`exit_timeout`) ran out.
+
+    Given to `on_error` with those items, and raised by a call whose retries the
+    deadline cut short; `__cause__` is the last failure, if there was one.
+    """
 
 
 _BY_STATUS: dict[int, type[APIStatusError]] = {
@@ -217,6 +231,7 @@ _BY_STATUS: dict[int, type[APIStatusError]] = {
     404: NotFoundError,
     405: MethodNotAllowedError,
     406: NotAcceptableError,
+    408: RequestTimeoutError,
     410: GoneError,
     413: PayloadTooLargeError,
     429: RateLimitError,

@@ -18,9 +18,13 @@ def backoff_sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     """Retries still happen, but both clients' backoff waits are recorded, not waited."""
     asked: list[float] = []
 
-    async def async_sleep(seconds: float) -> None:
+    def sleep(client: object, seconds: float) -> bool:
         asked.append(seconds)
+        return False  # slept in full: no close woke it
 
-    monkeypatch.setattr(MoesifClient, "_sleep", staticmethod(asked.append))
-    monkeypatch.setattr(AsyncMoesifClient, "_sleep", staticmethod(async_sleep))
+    async def async_sleep(client: object, seconds: float) -> bool:
+        return sleep(client, seconds)
+
+    monkeypatch.setattr(MoesifClient, "_sleep", sleep)
+    monkeypatch.setattr(AsyncMoesifClient, "_sleep", async_sleep)
     return asked

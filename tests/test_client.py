@@ -8,7 +8,6 @@ import inspect
 import json
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
-from email.utils import format_datetime
 from typing import Any
 
 import httpx
@@ -436,61 +435,6 @@ async def test_the_transaction_id_is_the_same_on_every_attempt(
     ids = {body_of(request)["transaction_id"] for request in httpx_mock.get_requests()}
     assert len(httpx_mock.get_requests()) == 3
     assert len(ids) == 1
-
-
-def core_with(rand: float, now: datetime = NOW) -> protocol.Core:
-    settings = protocol.Settings.resolve(
-        application_id=APP_ID,
-        base_url=BASE,
-        timeout=5,
-        max_retries=5,
-        gzip=True,
-        max_batch_bytes=4096,
-    )
-    return protocol.Core(settings, rand=lambda: rand, now=lambda: now)
-
-
-def status_error(status: int, retry_after: str | None = None) -> moesifapi.APIStatusError:
-    headers = {"Retry-After": retry_after} if retry_after is not None else {}
-    response = httpx.Response(status, headers=headers, request=httpx.Request("POST", BASE))
-    error = core_with(0).error_for_response(response)
-    assert error is not None
-    return error
-
-
-def test_backoff_doubles_per_attempt_up_to_the_cap() -> None:
-    core = core_with(rand=0.0)
-    delays = [core.retry_delay(attempt, status_error(503)) for attempt in range(5)]
-    assert delays == [0.5, 1.0, 2.0, 4.0, 8.0]
-
-
-def test_backoff_jitter_shortens_the_wait_by_at_most_a_quarter() -> None:
-    assert core_with(rand=1.0).retry_delay(0, status_error(503)) == 0.375
-    assert core_with(rand=1.0).retry_delay(2, status_error(503)) == 1.5
-
-
-@pytest.mark.parametrize(
-    ("header", "expected"),
-    [
-        ("0", 0.0),
-        ("2.5", 2.5),
-        (format_datetime(NOW + timedelta(seconds=30), usegmt=True), 30.0),
-        (format_datetime(NOW - timedelta(seconds=30), usegmt=True), 0.0),
-        ("3600", constants.MAX_RETRY_AFTER),
-        ("soon", 0.5),  # unparseable: ordinary backoff
-        ("-5", 0.0),
-    ],
-)
-def test_retry_after_table(header: str, expected: float) -> None:
-    core = core_with(rand=0.0)
-    # The HTTP date has whole seconds; NOW has milliseconds.
-    assert core.retry_delay(0, status_error(429, header)) == pytest.approx(expected, abs=0.2)
-
-
-def test_giving_up_after_max_retries() -> None:
-    core = core_with(rand=0.0)
-    assert core.retry_delay(4, status_error(503)) is not None
-    assert core.retry_delay(5, status_error(503)) is None
 
 
 # --- batches ---

@@ -237,7 +237,10 @@ def test_a_forked_child_delivers_its_own_items_and_not_the_parents(
     async def queue(user_id: str) -> None:  # the async client's queue needs a running loop
         client.queue_event(an_event(1, user_id=user_id))
 
-    asyncio.run(queue("parent"))  # pending in the parent
+    # The parent's loop stays open (not ended, so nothing is delivered at its end):
+    # the parent's item is still pending when it forks.
+    parent_loop = asyncio.new_event_loop()
+    parent_loop.run_until_complete(queue("parent"))
 
     pid = os.fork()
     if pid == 0:  # the child: exit status tells the parent what it saw
@@ -253,7 +256,8 @@ def test_a_forked_child_delivers_its_own_items_and_not_the_parents(
     assert os.waitstatus_to_exitcode(status) == 0
 
     assert [e["user_id"] for e in collector.events] == ["child"]
-    asyncio.run(close(client))
+    parent_loop.run_until_complete(close(client))
+    parent_loop.close()
     assert sorted(e["user_id"] for e in collector.events) == ["child", "parent"]
     assert client.stats.sent == 1
 
@@ -293,24 +297,50 @@ def test_the_connections_a_loop_opened_are_closed_when_that_loop_ends(
     assert len(collector.events) == 2
 
 
-def test_items_left_queued_when_a_loop_ended_are_delivered_from_the_next(
+def test_items_left_queued_when_asyncio_run_returns_are_delivered_as_the_loop_ends(
     collector: Collector, base_url: str
 ) -> None:
     client = AsyncMoesifClient(application_id=APP_ID, base_url=base_url, flush_interval=60)
 
-    async def queue_and_return() -> None:
-        client.queue_event(an_event(1))  # the worker waits for the flush interval
+    async def main() -> None:
+        client.queue_users([UserModel(user_id=f"u{n}") for n in range(50)])
+        # returns without aclose(): the worker is still waiting for its interval
 
-    asyncio.run(queue_and_return())  # ends the loop and cancels the idle worker
-    assert client.stats.pending == 1
+    asyncio.run(main())
 
-    asyncio.run(client.aclose())
-
-    assert [e["metadata"]["n"] for e in collector.events] == [1]
-    assert (client.stats.sent, client.stats.pending) == (1, 0)
+    assert sorted(collector.users) == sorted(f"u{n}" for n in range(50))
+    assert (client.stats.sent, client.stats.pending) == (50, 0)
 
 
-def test_a_batch_in_flight_when_its_loop_stops_goes_back_to_the_queue(
+def test_items_a_loop_end_cannot_deliver_in_time_go_to_on_error_and_the_log(
+    collector: Collector, base_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    errors = Errors()
+    client = AsyncMoesifClient(
+        application_id=APP_ID,
+        base_url=base_url,
+        flush_interval=60,
+        exit_timeout=0.3,
+        on_error=errors,
+    )
+    collector.hold()
+
+    async def main() -> None:
+        client.queue_users([UserModel(user_id=f"u{n}") for n in range(50)])
+
+    with caplog.at_level(logging.WARNING, logger="moesifapi"):
+        asyncio.run(main())
+    collector.release()
+
+    assert sorted(u.user_id for u in errors.items) == sorted(f"u{n}" for n in range(50))
+    assert all(isinstance(e, moesifapi.ShutdownTimeoutError) for e, _ in errors.calls)
+    assert (client.stats.failed, client.stats.pending) == (50, 0)
+    (line,) = [r.getMessage() for r in caplog.records if "not delivered" in r.getMessage()]
+    assert "50 item(s)" in line
+    assert "event loop ended" in line
+
+
+def test_a_batch_in_flight_when_its_loop_stops_is_sent_again_before_the_loop_ends(
     collector: Collector, base_url: str
 ) -> None:
     client = AsyncMoesifClient(application_id=APP_ID, base_url=base_url, flush_interval=60)
@@ -320,13 +350,17 @@ def test_a_batch_in_flight_when_its_loop_stops_goes_back_to_the_queue(
         client.queue_users([UserModel(user_id=f"u{n}") for n in range(3)])
         return await client.flush(timeout=0.2)  # times out with the batch in flight
 
+    def release_once_resent() -> None:
+        # The first try stays held; the resend at the loop's end is the second.
+        if collector.wait_until_held(2, timeout=10):
+            collector.release()
+
+    releaser = threading.Thread(target=release_once_resent)
+    releaser.start()
     assert asyncio.run(send_into_the_hold()) is False  # then the loop cancels the worker
-    assert collector.wait_until_held(1, timeout=10)
-    collector.release()  # the first try may be stored too: profile updates merge
+    releaser.join(timeout=10)
 
-    asyncio.run(client.aclose())
-
-    assert sorted(collector.users) == ["u0", "u1", "u2"]
+    assert sorted(collector.users) == ["u0", "u1", "u2"]  # profile updates merge
     assert client.stats == client.stats.__class__(
         queued=3, sent=3, failed=0, dropped=0, filtered=0, retried=0, pending=0
     )

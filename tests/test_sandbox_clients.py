@@ -66,11 +66,12 @@ async def send_raw(client: Client, path: str, body: bytes) -> Any:
     """Bypass our own validation to see how the sandbox answers a bad body."""
     planned = protocol.PlannedRequest(
         "POST",
+        path,
         client._core.settings.base_url + path,
         {"X-Moesif-Application-Id": APP_ID, "Content-Type": "application/json"},
         body,
     )
-    return await call(client, "_send", planned)
+    return await call(client, "_drive", client._engine.deliver(planned))
 
 
 async def test_a_wrong_application_id_is_unauthorized(
