@@ -111,6 +111,7 @@ __all__ = [
     "ValidationError",
     "WriteResult",
     "__version__",
+    "close_on_sigterm",
     "from_dict",
     "to_dict",
     "to_json",
@@ -124,6 +125,7 @@ if TYPE_CHECKING:
     from ._client import MoesifClient
     from ._compat import APIHelper, MoesifAPIClient
     from ._queue import BeforeSend, OnError, QueueItem, QueueStats
+    from ._shutdown import close_on_sigterm
 
 _LOADED_ON_FIRST_USE = {
     "AsyncMoesifClient": "._async_client",
@@ -134,6 +136,7 @@ _LOADED_ON_FIRST_USE = {
     "OnError": "._queue",
     "QueueItem": "._queue",
     "QueueStats": "._queue",
+    "close_on_sigterm": "._shutdown",
 }
 
 

@@ -105,6 +105,12 @@ class AsyncMoesifClient(QueueCalls):
         if self._owns_http and self._http_loop in (None, asyncio.get_running_loop()):
             await self._http.aclose()  # (another loop's connections can only be dropped)
 
+    def _close_on_a_loop_of_its_own(self) -> None:
+        # For `close_on_sigterm`, on a thread of its own: the loop the client ran on is
+        # stopped in the signal handler, so the close starts over on a new loop (as
+        # on any other loop); batches the stopped loop had in flight are reported.
+        asyncio.run(self.aclose())
+
     async def __aenter__(self) -> AsyncMoesifClient:
         return self
 
