@@ -22,6 +22,8 @@ import pytest
 
 import moesifapi
 
+pytestmark = pytest.mark.slow  # builds and runs whole programs; see pyproject.toml
+
 ROOT = Path(__file__).resolve().parent.parent
 SOURCES = {
     path.relative_to(ROOT).as_posix()

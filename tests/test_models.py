@@ -609,6 +609,7 @@ status: str = from_dict(EventResponseModel, {}).status  # WRONG
 """
 
 
+@pytest.mark.slow
 def test_mypy_flags_wrong_types_in_user_code(tmp_path: Path, pytestconfig: pytest.Config) -> None:
     snippet = tmp_path / "user_code.py"
     snippet.write_text(MYPY_SNIPPET, encoding="utf-8")
