@@ -528,6 +528,19 @@ def test_debug_adds_the_traceback(moesif: MoesifRunner, unused_port: int) -> Non
     assert run.stderr_lines[-1].startswith("moesif: error: could not reach")
 
 
+def test_debug_logs_each_attempt_and_retry_but_never_the_application_id(
+    moesif: MoesifRunner, sandbox: Sandbox
+) -> None:
+    sandbox.collector.fail_next(1, status=503, retry_after="0.05")
+
+    run = moesif("--debug", "config")
+
+    assert run.status == 0, run.stderr
+    assert "moesifapi: GET /config: 503 (attempt 1 of 4), retrying in 0.05 s" in run.stderr_lines
+    assert "moesifapi: GET /config: 200 (attempt 2 of 4)" in run.stderr_lines
+    assert APP_ID not in run.stderr
+
+
 def test_python_dash_m_runs_the_same_command(sandbox: Sandbox, tmp_path: Path) -> None:
     completed = subprocess.run(
         [sys.executable, "-m", "moesifapi.cli", "send", str(RECORDS / "users.ndjson")],
