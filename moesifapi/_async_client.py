@@ -91,13 +91,7 @@ class AsyncMoesifClient(QueueCalls):
 
     async def aclose(self, timeout: float | None = None) -> None:
         """Deliver what is queued within `timeout` (default `exit_timeout`), then
-        release the connection pool.
-
-        From the first moment of closing no retry wait outlasts the deadline, and a
-        wait under way is cut short. Whatever is undelivered at the deadline goes to
-        `on_error` with `ShutdownTimeoutError`. Later calls raise `ClientClosedError`.
-        A caller's own `http_client` is left open.
-        """
+        release the connection pool: as `MoesifClient.close`, awaited."""
         seconds = self._queue.core.settings.close_timeout(timeout)
         deadline = self._engine.begin_close(seconds)
         self._ring()

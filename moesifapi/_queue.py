@@ -628,7 +628,7 @@ class TaskQueue:
         self._closing = True
         self._requested += 1
         task = self._task
-        if task is not None and self._wake is not None and self._loop is loop:
+        if task is not None and not task.done() and self._wake is not None and self._loop is loop:
             self._wake.set()
             room = max(0.0, deadline - self._engine.clock()) + c.CLOSE_GRACE
             with contextlib.suppress(asyncio.TimeoutError):
