@@ -19,7 +19,14 @@ from datetime import datetime, timezone
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, make_server
 
-from moesifapi import EventModel, EventRequestModel, EventResponseModel, MoesifClient, QueueItem
+from moesifapi import (
+    EventModel,
+    EventRequestModel,
+    EventResponseModel,
+    MoesifClient,
+    QueueItem,
+    close_on_sigterm,
+)
 from moesifapi.testing import Collector
 
 SENSITIVE = ("Authorization", "Cookie")
@@ -105,6 +112,9 @@ def moesif_client() -> Iterator[tuple[MoesifClient, Collector | None]]:
 
 
 def main() -> None:
+    # A server is usually stopped with SIGTERM, which by default ends Python at once and
+    # loses the queue; this closes every client first (within its exit_timeout).
+    close_on_sigterm()
     with moesif_client() as (moesif, sandbox):
         server = make_server("127.0.0.1", 0, logged(hello, moesif), handler_class=QuietHandler)
         threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -117,7 +127,7 @@ def main() -> None:
                 answer.read()
         server.shutdown()
         print(f"served 20 requests; queue stats before close: {moesif.stats}")
-        moesif.close()  # delivers what is still queued
+        moesif.close(timeout=5)  # delivers what is queued; reports what misses the deadline
         print(f"after close: {moesif.stats}")
         if sandbox is not None:
             sample = sandbox.events[0]["request"]["headers"]["Authorization"]
