@@ -374,6 +374,8 @@ class Engine:
                     attempts,
                 )
                 raise error
+            if not self._fits(delay, deadline):
+                raise self._out_of_time(request, error, f"a {delay:.2f} s wait")
             logger.debug(
                 "%s %s: %s (attempt %d of %d), retrying in %.2f s",
                 request.method,
@@ -383,10 +385,10 @@ class Engine:
                 attempts,
                 delay,
             )
+            yield from self._wait(delay, deadline, request, error)
             attempt += 1
             if on_retry is not None:
                 on_retry()
-            yield from self._wait(delay, deadline, request, error)
 
     def _wait(
         self, seconds: float, deadline: float | None, request: PlannedRequest, error: APIError
@@ -396,13 +398,17 @@ class Engine:
         wake_at = self.clock() + seconds
         left = seconds
         while left > 0:
-            room = self.remaining(deadline)
-            if room is not None and left > room:
+            if not self._fits(left, deadline):
                 raise self._out_of_time(request, error, f"a {left:.2f} s wait")
             woken_early = yield Wait(left)
             if not woken_early:
                 return
             left = wake_at - self.clock()
+
+    def _fits(self, wait: float, deadline: float | None) -> bool:
+        """Whether a wait still leaves time for the attempt after it."""
+        room = self.remaining(deadline)
+        return room is None or wait < room
 
     def _timeout_within(
         self, deadline: float | None, request: PlannedRequest, last: APIError | None
