@@ -19,6 +19,7 @@ import httpx
 
 from . import _constants as c
 from . import _protocol as p
+from ._bounds import BodyReader, attempt_timed_out
 from ._engine import Answer, Concurrently, Engine, Plan, Send, Wait
 from ._queue import BeforeSend, OnError, QueueCalls, QueueCore, QueueSettings, TaskQueue
 from ._results import BatchResult, GovernanceRules, WriteResult
@@ -228,19 +229,33 @@ class AsyncMoesifClient(QueueCalls):
         await asyncio.gather(*(run(lane) for lane in effect.lanes))
 
     async def _transmit(self, send: Send) -> httpx.Response | Exception:
-        request = send.request
         http = await self._pool()
         try:
-            return await http.request(
-                request.method,
-                request.url,
-                headers=request.headers,
-                content=request.content,
-                timeout=send.timeout,
-                follow_redirects=False,
-            )
+            # Cancelled past the attempt's total deadline, whatever phase it is in.
+            return await asyncio.wait_for(self._exchange(http, send), send.total)
+        except asyncio.TimeoutError:
+            return attempt_timed_out(send.total)
         except Exception as error:  # the engine decides what it means
             return error
+
+    @staticmethod
+    async def _exchange(http: httpx.AsyncClient, send: Send) -> httpx.Response:
+        request = send.request
+        async with http.stream(
+            request.method,
+            request.url,
+            headers=request.headers,
+            content=request.content,
+            timeout=send.timeout,
+            follow_redirects=False,
+        ) as response:
+            reader = BodyReader(response, request.max_answer_bytes, request.describe)
+            if response.is_stream_consumed:
+                return reader.already_read(response)
+            async for chunk in response.aiter_raw():
+                if reader.feed(chunk):
+                    break
+            return reader.response(response)
 
     async def _sleep(self, seconds: float) -> bool:
         """Sleep `seconds`; True if a close woke it first."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 import atexit
 import os
 import threading
+import time
 import weakref
 from collections.abc import Mapping, Sequence
 from types import TracebackType
@@ -19,6 +20,7 @@ import httpx
 
 from . import _constants as c
 from . import _protocol as p
+from ._bounds import BodyReader, attempt_timed_out, clamp_to_deadline, deadline_of_this_attempt
 from ._engine import Answer, Engine, Plan, Send, Wait
 from ._queue import BeforeSend, OnError, QueueCalls, QueueCore, QueueSettings, ThreadQueue
 from ._results import BatchResult, GovernanceRules, WriteResult
@@ -75,6 +77,7 @@ class MoesifClient(QueueCalls):
         self._alarm = _Alarm()
         self._owns_http = http_client is None
         self._http = http_client if http_client is not None else httpx.Client()
+        clamp_to_deadline(self._http)
         if self._owns_http:
             _clients_owning_http.add(self)
         _live_clients.add(self)
@@ -211,14 +214,26 @@ class MoesifClient(QueueCalls):
     def _transmit(self, send: Send) -> httpx.Response | Exception:
         request = send.request
         try:
-            return self._http.request(
-                request.method,
-                request.url,
-                headers=request.headers,
-                content=request.content,
-                timeout=send.timeout,
-                follow_redirects=False,
-            )
+            with (
+                deadline_of_this_attempt(send.total) as deadline,
+                self._http.stream(
+                    request.method,
+                    request.url,
+                    headers=request.headers,
+                    content=request.content,
+                    timeout=send.timeout,
+                    follow_redirects=False,
+                ) as response,
+            ):
+                reader = BodyReader(response, request.max_answer_bytes, request.describe)
+                if response.is_stream_consumed:
+                    return reader.already_read(response)
+                for chunk in response.iter_raw():
+                    if reader.feed(chunk):
+                        break
+                    if time.monotonic() > deadline:  # a transport the clamp cannot reach
+                        return attempt_timed_out(send.total)
+                return reader.response(response)
         except Exception as error:  # the engine decides what it means
             return error
 
@@ -269,6 +284,7 @@ _clients_owning_http: weakref.WeakSet[MoesifClient] = weakref.WeakSet()
 def _renew_connection_pools_after_fork() -> None:
     for client in list(_clients_owning_http):
         client._http = httpx.Client()
+        clamp_to_deadline(client._http)
 
 
 if hasattr(os, "register_at_fork"):

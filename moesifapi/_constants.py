@@ -47,3 +47,8 @@ DROP_LOG_INTERVAL = 10.0
 # A close waits this much past its deadline for the worker to report what it gave up
 # on, before reporting the rest itself.
 CLOSE_GRACE = 0.5
+
+# The most of an answer's body a client reads, decompressed: a write's answer is a few
+# bytes, an app's config can be large. A success over its cap is an APIError.
+MAX_WRITE_ANSWER_BYTES = 1024 * 1024
+MAX_READ_ANSWER_BYTES = 16 * 1024 * 1024

@@ -58,10 +58,13 @@ T = TypeVar("T")
 
 @attrs.frozen
 class Send:
-    """Send `request` once, within `timeout`; answer with the response or the exception."""
+    """Send `request` once: each phase within `timeout`, the whole attempt (headers and
+    body) within `total` seconds. Answer with the response, its body read within
+    `request.max_answer_bytes`, or with the exception."""
 
     request: PlannedRequest
     timeout: httpx.Timeout
+    total: float
 
 
 @attrs.frozen
@@ -339,8 +342,8 @@ class Engine:
         attempt = 0
         last: APIError | None = None
         while True:
-            timeout = self._timeout_within(deadline, request, last)
-            answer = yield Send(request, timeout)
+            timeout, total = self._timeout_within(deadline, request, last)
+            answer = yield Send(request, timeout, total)
             error: APIError | None
             if isinstance(answer, httpx.Response):
                 error = self.core.error_for_response(answer)
@@ -412,19 +415,21 @@ class Engine:
 
     def _timeout_within(
         self, deadline: float | None, request: PlannedRequest, last: APIError | None
-    ) -> httpx.Timeout:
-        timeout = self.core.settings.timeout
+    ) -> tuple[httpx.Timeout, float]:
+        settings = self.core.settings
+        timeout, total = settings.timeout, settings.attempt_timeout
         room = self.remaining(deadline)
         if room is None:
-            return timeout
+            return timeout, total
         if room <= 0:
             raise self._out_of_time(request, last, "another attempt")
-        return httpx.Timeout(
+        capped = httpx.Timeout(
             connect=_at_most(timeout.connect, room),
             read=_at_most(timeout.read, room),
             write=_at_most(timeout.write, room),
             pool=_at_most(timeout.pool, room),
         )
+        return capped, min(total, room)
 
     def _out_of_time(
         self, request: PlannedRequest, error: APIError | None, what: str

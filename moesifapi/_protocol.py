@@ -7,7 +7,10 @@ Nothing here does I/O. When to send and when to try again is the delivery engine
 from __future__ import annotations
 
 import gzip
+import ipaddress
 import json
+import logging
+import math
 import os
 from collections.abc import Mapping, Sequence
 from typing import Generic, TypeVar
@@ -40,6 +43,8 @@ from .models import (
 )
 
 M = TypeVar("M", bound=attrs.AttrsInstance)
+
+logger = logging.getLogger("moesifapi")
 
 
 # --- endpoints ---
@@ -77,14 +82,32 @@ RULES_PATH = "/rules"
 
 
 def _check_timeout(value: object) -> httpx.Timeout:
+    # Every phase bounded: None (no limit) or an infinite value would switch one off.
     if isinstance(value, httpx.Timeout):
-        return value
-    if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
+        phases = (value.connect, value.read, value.write, value.pool)
+        if all(isinstance(p, (int, float)) and math.isfinite(p) and p > 0 for p in phases):
+            return value
+    elif (
+        isinstance(value, (int, float))
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and value > 0
+    ):
         return httpx.Timeout(float(value))
     raise ValidationError(
-        f"must be a positive number of seconds or an httpx.Timeout, got {value!r}",
+        "must be a positive, finite number of seconds or an httpx.Timeout with every "
+        f"phase set, got {value!r}",
         field="timeout",
     )
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 @attrs.frozen
@@ -129,6 +152,12 @@ class Settings:
                 f"must be an http(s) URL such as {c.DEFAULT_BASE_URL}, got {url!r}",
                 field="base_url",
             )
+        if parsed.scheme == "http" and not _is_loopback(parsed.host):
+            logger.warning(
+                "moesifapi: base_url %s is plain http: the application id travels in "
+                "clear text; use https",
+                url,
+            )
         if type(max_retries) is not int or max_retries < 0:
             raise ValidationError(f"must be an int >= 0, got {max_retries!r}", field="max_retries")
         if type(max_batch_bytes) is not int or max_batch_bytes < 1024:
@@ -144,6 +173,13 @@ class Settings:
             gzip=bool(gzip),
             max_batch_bytes=max_batch_bytes,
         )
+
+    @property
+    def attempt_timeout(self) -> float:
+        """The total time one attempt may take, headers and body included: the
+        largest of the timeout's phases (so a plain `timeout=10` is 10 s in all)."""
+        t = self.timeout
+        return max(p for p in (t.connect, t.read, t.write, t.pool) if p is not None)
 
     @property
     def masked_application_id(self) -> str:
@@ -177,6 +213,12 @@ class PlannedRequest:
     url: str
     headers: Mapping[str, str] = attrs.field(repr=False)
     content: bytes | None = attrs.field(default=None, repr=False)
+    # The most of the answer's body read, decompressed; a success past it is an error.
+    max_answer_bytes: int = c.MAX_WRITE_ANSWER_BYTES
+
+    @property
+    def describe(self) -> str:
+        return f"{self.method} {self.path}"
 
 
 @attrs.frozen
@@ -253,7 +295,13 @@ class Core:
         return PlannedRequest("POST", path, self.settings.base_url + path, self._post_headers, body)
 
     def get(self, path: str) -> PlannedRequest:
-        return PlannedRequest("GET", path, self.settings.base_url + path, self._get_headers)
+        return PlannedRequest(
+            "GET",
+            path,
+            self.settings.base_url + path,
+            self._get_headers,
+            max_answer_bytes=c.MAX_READ_ANSWER_BYTES,
+        )
 
     def plan_write(self, endpoint: Endpoint[M], item: M | Mapping[str, object]) -> PlannedRequest:
         """One validated item as a ready request; bad input raises before any I/O."""
@@ -302,11 +350,16 @@ class Core:
         cls = exception_for_status(status)
         reason = response.reason_phrase or "error"
         detail = f": {body[:200]}" if body else ""
+        if 300 <= status < 400:  # never followed: the body and the app id stay here
+            location = response.headers.get("Location")
+            detail = f", redirecting to {location!r} (not followed; check base_url){detail}"
         message = f"{status} {reason} from {response.request.method} {response.url}{detail}"
         return cls(message, response=response, body=body)
 
     def error_for_exception(self, error: Exception) -> APIError:
         """A raw httpx failure as one of ours, the original kept as `__cause__`."""
+        if isinstance(error, APIError):  # ours already (a body over its cap)
+            return error
         wrapped: APIError
         if isinstance(error, httpx.TimeoutException):
             wrapped = APITimeoutError(f"timed out talking to {self.settings.base_url}: {error}")
