@@ -128,6 +128,7 @@ def deliver(side: str, events: int, base_url: str) -> dict[str, float]:
     warm = [build(p) for p in parts_list(WARMUP_EVENTS, WARMUP_OFFSET)]
     if side == "official":
         from moesifapi.configuration import Configuration
+
         from moesifapi.moesif_api_client import MoesifAPIClient
 
         Configuration.BASE_URI = base_url

@@ -1,7 +1,8 @@
 """Log a web app's API calls to Moesif without slowing its requests down.
 
 A tiny WSGI app queues one event per request with `queue_event`, which returns at
-once; a background thread delivers them in batches. `before_send` masks credentials.
+once; a background thread delivers them in batches. `before_send` masks credentials
+(header names in any case) and replaces huge bodies with a marker.
 Runs offline against the sandbox collector unless MOESIF_APPLICATION_ID is set.
 
     python examples/queue_webapp.py
@@ -26,22 +27,32 @@ from moesifapi import (
     MoesifClient,
     QueueItem,
     close_on_sigterm,
+    mask_body_fields,
+    mask_headers,
+    truncate_bodies,
 )
 from moesifapi.testing import Collector
 
-SENSITIVE = ("Authorization", "Cookie")
+# Matched in any case: ASGI servers hand over "authorization", WSGI "Authorization".
+SENSITIVE_HEADERS = ("Authorization", "Cookie", "Set-Cookie", "X-Api-Key")
+SENSITIVE_FIELDS = ("password", "access_token", "refresh_token")
 
 
 def mask_credentials(item: QueueItem) -> QueueItem:
     if isinstance(item, EventModel):
-        for name in SENSITIVE:
-            if name in item.request.headers:
-                item.request.headers[name] = "<masked>"
+        item = truncate_bodies(item)  # a body over 450 KB becomes a small marker
+        request, response = item.request, item.response
+        request.headers = mask_headers(request.headers, SENSITIVE_HEADERS, mask="<masked>")
+        request.body = mask_body_fields(request.body, SENSITIVE_FIELDS, mask="<masked>")
+        if response is not None:
+            response.headers = mask_headers(response.headers, SENSITIVE_HEADERS, mask="<masked>")
+            response.body = mask_body_fields(response.body, SENSITIVE_FIELDS, mask="<masked>")
     return item
 
 
 def report_losses(error: Exception, items: Sequence[QueueItem]) -> None:
-    print(f"moesif: {len(items)} item(s) not delivered: {error}")
+    noun = "item" if len(items) == 1 else "items"
+    print(f"moesif: {len(items)} {noun} not delivered: {error}")
 
 
 def logged(app: Callable[..., Iterable[bytes]], moesif: MoesifClient) -> Callable[..., Any]:

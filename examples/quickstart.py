@@ -20,6 +20,7 @@ from moesifapi import (
     ActionModel,
     ActionRequestModel,
     AsyncMoesifClient,
+    BatchResult,
     CompanyModel,
     EventModel,
     EventRequestModel,
@@ -69,6 +70,10 @@ def profiles(user_id: str) -> tuple[UserModel, CompanyModel, ActionModel, Subscr
     )
 
 
+def requests(batch: BatchResult) -> str:
+    return "1 request" if batch.requests == 1 else f"{batch.requests} requests"
+
+
 def send_sync(application_id: str, base_url: str | None) -> None:
     with MoesifClient(application_id=application_id, base_url=base_url) as client:
         client.create_event(api_call(0, "sync-user"))
@@ -79,7 +84,7 @@ def send_sync(application_id: str, base_url: str | None) -> None:
         client.create_action(action)
         client.update_subscription(subscription)
         config = client.get_app_config()
-    print(f"sync:  1 + {batch.items} events in {batch.requests} request(s), profiles sent")
+    print(f"sync:  1 + {batch.items} events in {requests(batch)}, profiles sent")
     print(f"       app config sample_rate={config.sample_rate} etag={config.etag}")
 
 
@@ -95,7 +100,7 @@ async def send_async(application_id: str, base_url: str | None) -> None:
             client.update_subscription(subscription),
         )
         config = await client.get_app_config()
-    print(f"async: 1 + {batch.items} events in {batch.requests} request(s), profiles sent")
+    print(f"async: 1 + {batch.items} events in {requests(batch)}, profiles sent")
     print(f"       app config sample_rate={config.sample_rate} etag={config.etag}")
 
 

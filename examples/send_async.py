@@ -31,7 +31,7 @@ async def send(client: AsyncMoesifClient) -> None:
     await asyncio.gather(*(signup(client, n) for n in range(50)))
     print("50 sign-ups sent concurrently through one client")
     rules = await client.get_governance_rules()
-    print(f"{len(rules)} governance rule(s), tag {rules.tag}")
+    print(f"{len(rules)} governance {'rule' if len(rules) == 1 else 'rules'}, tag {rules.tag}")
     try:
         await client.update_subscription({"subscription_id": "sub-1"})
     except moesifapi.ValidationError as error:

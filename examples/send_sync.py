@@ -37,7 +37,8 @@ def send(client: MoesifClient) -> None:
         for n in range(500)
     ]
     batch = client.create_events_batch(events)
-    print(f"{batch.items} events went out in {batch.requests} request(s)")
+    requests = "1 request" if batch.requests == 1 else f"{batch.requests} requests"
+    print(f"{batch.items} events went out in {requests}")
 
     try:
         client.update_company({"company_id": "", "company_domain": "example.com"})

@@ -6,7 +6,8 @@ Everything public is importable from here; modules starting with ``_`` are priva
 from importlib import import_module
 from typing import TYPE_CHECKING
 
-from ._results import BatchResult, GovernanceRules, WriteResult
+from ._masking import mask_body_fields, mask_headers
+from ._results import BatchResult, GovernanceRules, Health, WriteResult
 from ._version import __version__
 from ._wire import from_dict, to_dict, to_json
 from .exceptions import (
@@ -46,11 +47,19 @@ from .models import (
     CampaignModel,
     CompanyModel,
     Direction,
+    EntityRuleValues,
     EventModel,
     EventRequestModel,
     EventResponseModel,
+    GovernanceResponse,
     GovernanceRule,
     HeadersInput,
+    RegexCondition,
+    RegexConditionGroup,
+    RegexSamplingRule,
+    RuleVariable,
+    SpanLink,
+    SpanModel,
     SubscriptionItemModel,
     SubscriptionModel,
     UserModel,
@@ -76,15 +85,18 @@ __all__ = [
     "ClientError",
     "CompanyModel",
     "Direction",
+    "EntityRuleValues",
     "EventModel",
     "EventRequestModel",
     "EventResponseModel",
     "ForbiddenError",
     "GatewayTimeoutError",
     "GoneError",
+    "GovernanceResponse",
     "GovernanceRule",
     "GovernanceRules",
     "HeadersInput",
+    "Health",
     "InternalServerError",
     "MethodNotAllowedError",
     "MoesifAPIClient",
@@ -100,10 +112,16 @@ __all__ = [
     "QueueItem",
     "QueueStats",
     "RateLimitError",
+    "RegexCondition",
+    "RegexConditionGroup",
+    "RegexSamplingRule",
     "RequestTimeoutError",
+    "RuleVariable",
     "ServerError",
     "ServiceUnavailableError",
     "ShutdownTimeoutError",
+    "SpanLink",
+    "SpanModel",
     "SubscriptionItemModel",
     "SubscriptionModel",
     "UnauthorizedError",
@@ -113,8 +131,11 @@ __all__ = [
     "__version__",
     "close_on_sigterm",
     "from_dict",
+    "mask_body_fields",
+    "mask_headers",
     "to_dict",
     "to_json",
+    "truncate_bodies",
 ]
 
 # The clients and the queue need httpx, which takes longer to import than all the rest;
@@ -124,6 +145,7 @@ if TYPE_CHECKING:
     from ._async_client import AsyncMoesifClient
     from ._client import MoesifClient
     from ._compat import APIHelper, MoesifAPIClient
+    from ._limits import truncate_bodies
     from ._queue import BeforeSend, OnError, QueueItem, QueueStats
     from ._shutdown import close_on_sigterm
 
@@ -137,6 +159,7 @@ _LOADED_ON_FIRST_USE = {
     "QueueItem": "._queue",
     "QueueStats": "._queue",
     "close_on_sigterm": "._shutdown",
+    "truncate_bodies": "._limits",
 }
 
 

@@ -22,7 +22,7 @@ from . import _protocol as p
 from ._bounds import BodyReader, attempt_timed_out
 from ._engine import Answer, Concurrently, Engine, Plan, Send, Wait
 from ._queue import BeforeSend, OnError, QueueCalls, QueueCore, QueueSettings, TaskQueue
-from ._results import BatchResult, GovernanceRules, WriteResult
+from ._results import BatchResult, GovernanceRules, Health, WriteResult
 from .models import ActionModel, AppConfig, CompanyModel, EventModel, SubscriptionModel, UserModel
 
 __all__ = ["AsyncMoesifClient"]
@@ -52,6 +52,7 @@ class AsyncMoesifClient(QueueCalls):
         on_error: OnError | None = None,
         before_send: BeforeSend | None = None,
         exit_timeout: float = c.DEFAULT_EXIT_TIMEOUT,
+        user_agent_suffix: str | None = None,
         http_client: httpx.AsyncClient | None = None,
     ) -> None:
         settings = p.Settings.resolve(
@@ -61,6 +62,7 @@ class AsyncMoesifClient(QueueCalls):
             max_retries=max_retries,
             gzip=gzip,
             max_batch_bytes=max_batch_bytes,
+            user_agent_suffix=user_agent_suffix,
         )
         self._core = p.Core(settings)
         self._engine = Engine(self._core)
@@ -182,6 +184,10 @@ class AsyncMoesifClient(QueueCalls):
     async def get_governance_rules(self) -> GovernanceRules:
         """The app's governance rules (``GET /rules``); `tag` holds their tag."""
         return await self._drive(self._engine.read(p.RULES_PATH, self._core.governance_rules))
+
+    async def check_health(self) -> Health:
+        """Whether the Collector API is up (``GET /health/probe`` at the host root)."""
+        return await self._drive(self._engine.check_health())
 
     # --- background queue: the queue_* calls come from QueueCalls; a task delivers ---
 

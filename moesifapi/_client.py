@@ -23,7 +23,7 @@ from . import _protocol as p
 from ._bounds import BodyReader, attempt_timed_out, clamp_to_deadline, deadline_of_this_attempt
 from ._engine import Answer, Engine, Plan, Send, Wait
 from ._queue import BeforeSend, OnError, QueueCalls, QueueCore, QueueSettings, ThreadQueue
-from ._results import BatchResult, GovernanceRules, WriteResult
+from ._results import BatchResult, GovernanceRules, Health, WriteResult
 from .models import ActionModel, AppConfig, CompanyModel, EventModel, SubscriptionModel, UserModel
 
 __all__ = ["MoesifClient"]
@@ -52,6 +52,7 @@ class MoesifClient(QueueCalls):
         on_error: OnError | None = None,
         before_send: BeforeSend | None = None,
         exit_timeout: float = c.DEFAULT_EXIT_TIMEOUT,
+        user_agent_suffix: str | None = None,
         http_client: httpx.Client | None = None,
     ) -> None:
         settings = p.Settings.resolve(
@@ -61,6 +62,7 @@ class MoesifClient(QueueCalls):
             max_retries=max_retries,
             gzip=gzip,
             max_batch_bytes=max_batch_bytes,
+            user_agent_suffix=user_agent_suffix,
         )
         self._core = p.Core(settings)
         self._engine = Engine(self._core)
@@ -177,6 +179,10 @@ class MoesifClient(QueueCalls):
     def get_governance_rules(self) -> GovernanceRules:
         """The app's governance rules (``GET /rules``); `tag` holds their tag."""
         return self._drive(self._engine.read(p.RULES_PATH, self._core.governance_rules))
+
+    def check_health(self) -> Health:
+        """Whether the Collector API is up (``GET /health/probe`` at the host root)."""
+        return self._drive(self._engine.check_health())
 
     # --- background queue: the queue_* calls come from QueueCalls; a thread delivers ---
 

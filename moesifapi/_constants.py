@@ -52,3 +52,11 @@ CLOSE_GRACE = 0.5
 # bytes, an app's config can be large. A success over its cap is an APIError.
 MAX_WRITE_ANSWER_BYTES = 1024 * 1024
 MAX_READ_ANSWER_BYTES = 16 * 1024 * 1024
+
+# The Collector API's own limits (apidocs, "Limits and Restrictions"): one event (an
+# API call or a custom action) is at most "1MB" of JSON, a hard limit; we read it as
+# 1,000,000 bytes, the smaller reading, so nothing we send is refused for its size.
+# The server cuts a larger body to "450KB"; `truncate_bodies` replaces one by default
+# past this many bytes, so both bodies of an event fit in it.
+MAX_EVENT_BYTES = 1_000_000
+TRUNCATED_BODY_BYTES = 450_000

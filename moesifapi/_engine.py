@@ -21,8 +21,9 @@ import attrs
 import httpx
 
 from . import _constants as c
-from ._protocol import Core, Endpoint, M, PlannedRequest, SubBatch
-from ._results import BatchResult, WriteResult
+from ._protocol import HEALTH_PATH, Core, Endpoint, M, PlannedRequest, SubBatch
+from ._results import BatchResult, Health, WriteResult
+from ._wording import counted, with_article
 from .exceptions import (
     APIConnectionError,
     APIError,
@@ -185,8 +186,9 @@ class BatchPlan(Generic[M]):
             side = delivered if sub.start in self.delivered else undelivered
             side.extend(self.items[sub.start : sub.end])
         raise PartialBatchError(
-            f"{len(delivered)} of {len(self.items)} items were delivered before "
-            f"a sub-batch failed: {error}",
+            f"{len(delivered)} of {counted(len(self.items), 'item')}"
+            f" {'was' if len(delivered) == 1 else 'were'} delivered before"
+            f" a sub-batch failed: {error}",
             delivered=delivered,
             undelivered=undelivered,
         ) from error
@@ -246,10 +248,18 @@ class Engine:
         return self.core.write_result(response)
 
     def read(self, path: str, parse: Callable[[httpx.Response], T]) -> Plan[T]:
-        """A GET and its parsed answer."""
+        """A GET under the base URL and its parsed answer."""
+        return self.fetch(self.core.get(path), parse)
+
+    def fetch(self, request: PlannedRequest, parse: Callable[[httpx.Response], T]) -> Plan[T]:
+        """A prebuilt request (the health probe, at the host root) and its parsed answer."""
         self._check_open()
-        response = yield from self.deliver(self.core.get(path))
+        response = yield from self.deliver(request)
         return parse(response)
+
+    def check_health(self) -> Plan[Health]:
+        """The health probe, at the base URL's host root (outside ``/v1``)."""
+        return self.fetch(self.core.get_at_root(HEALTH_PATH), self.core.health)
 
     def batch(
         self, endpoint: Endpoint[M], items: Sequence[M | Mapping[str, object]]
@@ -378,7 +388,7 @@ class Engine:
                 )
                 raise error
             if not self._fits(delay, deadline):
-                raise self._out_of_time(request, error, f"a {delay:.2f} s wait")
+                raise self._out_of_time(request, error, with_article(f"{delay:.2f} s wait"))
             logger.debug(
                 "%s %s: %s (attempt %d of %d), retrying in %.2f s",
                 request.method,
@@ -402,7 +412,7 @@ class Engine:
         left = seconds
         while left > 0:
             if not self._fits(left, deadline):
-                raise self._out_of_time(request, error, f"a {left:.2f} s wait")
+                raise self._out_of_time(request, error, with_article(f"{left:.2f} s wait"))
             woken_early = yield Wait(left)
             if not woken_early:
                 return

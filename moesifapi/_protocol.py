@@ -19,7 +19,8 @@ import attrs
 import httpx
 
 from . import _constants as c
-from ._results import GovernanceRules, WriteResult
+from ._limits import refuse_oversized
+from ._results import GovernanceRules, Health, WriteResult
 from ._version import __version__
 from ._wire import coerce, coerce_all, encode_item, encode_many, from_dict
 from .exceptions import (
@@ -55,19 +56,24 @@ class Endpoint(Generic[M]):
     """One Collector endpoint: its path and the model its body carries.
 
     `ordered` batches hold profile updates, which the server merges in arrival order:
-    their sub-batches go one after another, never several at once.
+    their sub-batches go one after another, never several at once. `item_limit` is
+    the API's own bound on one item's JSON, in bytes, and what the item is called.
     """
 
     path: str
     model: type[M]
     batch: bool = False
     ordered: bool = False
+    item_limit: tuple[int, str] | None = None
 
 
-EVENTS = Endpoint("/events", EventModel)
-EVENTS_BATCH = Endpoint("/events/batch", EventModel, batch=True)
-ACTIONS = Endpoint("/actions", ActionModel)
-ACTIONS_BATCH = Endpoint("/actions/batch", ActionModel, batch=True)
+# "The maximum size of an event (one API call or custom action) is 1MB" (apidocs).
+_ONE_EVENT = (c.MAX_EVENT_BYTES, "event")
+_ONE_ACTION = (c.MAX_EVENT_BYTES, "action")
+EVENTS = Endpoint("/events", EventModel, item_limit=_ONE_EVENT)
+EVENTS_BATCH = Endpoint("/events/batch", EventModel, batch=True, item_limit=_ONE_EVENT)
+ACTIONS = Endpoint("/actions", ActionModel, item_limit=_ONE_ACTION)
+ACTIONS_BATCH = Endpoint("/actions/batch", ActionModel, batch=True, item_limit=_ONE_ACTION)
 USERS = Endpoint("/users", UserModel)
 USERS_BATCH = Endpoint("/users/batch", UserModel, batch=True, ordered=True)
 COMPANIES = Endpoint("/companies", CompanyModel)
@@ -76,6 +82,8 @@ SUBSCRIPTIONS = Endpoint("/subscriptions", SubscriptionModel)
 SUBSCRIPTIONS_BATCH = Endpoint("/subscriptions/batch", SubscriptionModel, batch=True, ordered=True)
 CONFIG_PATH = "/config"
 RULES_PATH = "/rules"
+# At the host root, not under /v1: https://api.moesif.net/health/probe.
+HEALTH_PATH = "/health/probe"
 
 
 # --- settings ---
@@ -101,6 +109,24 @@ def _check_timeout(value: object) -> httpx.Timeout:
     )
 
 
+def _check_user_agent_suffix(value: object) -> str | None:
+    # It goes into a header as it is: a control character (a CR or LF above all) would
+    # break the header apart, and httpx refuses non-ASCII values only when it sends.
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise ValidationError(
+            f"must be a non-empty str (or None for no suffix), got {value!r}",
+            field="user_agent_suffix",
+        )
+    if not all(" " <= ch <= "~" for ch in value):
+        raise ValidationError(
+            f"must be printable ASCII without control characters, got {value!r}",
+            field="user_agent_suffix",
+        )
+    return value
+
+
 def _is_loopback(host: str) -> bool:
     if host == "localhost":
         return True
@@ -120,6 +146,7 @@ class Settings:
     max_retries: int
     gzip: bool
     max_batch_bytes: int
+    user_agent_suffix: str | None = None
 
     @classmethod
     def resolve(
@@ -131,6 +158,7 @@ class Settings:
         max_retries: int,
         gzip: bool,
         max_batch_bytes: int,
+        user_agent_suffix: str | None = None,
     ) -> Settings:
         """Settings from arguments, falling back to the environment; bad values raise."""
         app_id = (
@@ -172,6 +200,7 @@ class Settings:
             max_retries=max_retries,
             gzip=bool(gzip),
             max_batch_bytes=max_batch_bytes,
+            user_agent_suffix=_check_user_agent_suffix(user_agent_suffix),
         )
 
     @property
@@ -188,13 +217,16 @@ class Settings:
         return app_id[:4] + "****" if len(app_id) > 12 else "****"
 
 
-def user_agent() -> str:
+def user_agent(suffix: str | None = None) -> str:
+    """``moesifapi-typed/<version> python/<x.y.z> httpx/<version>``, then `suffix`
+    (an integration's own product token) after a space."""
     import platform  # only here, once per client: 1.3 ms off `import moesifapi`
 
-    return (
+    agent = (
         f"moesifapi-typed/{__version__} "
         f"python/{platform.python_version()} httpx/{httpx.__version__}"
     )
+    return f"{agent} {suffix}" if suffix else agent
 
 
 # --- requests ---
@@ -271,7 +303,7 @@ class Core:
             c.APPLICATION_ID_HEADER: settings.application_id,
             "Content-Type": "application/json",
             "Accept": "application/json",
-            "User-Agent": user_agent(),
+            "User-Agent": user_agent(settings.user_agent_suffix),
         }
         self._get_headers: Mapping[str, str] = base
         self._post_headers: Mapping[str, str] = (
@@ -303,9 +335,22 @@ class Core:
             max_answer_bytes=c.MAX_READ_ANSWER_BYTES,
         )
 
+    def get_at_root(self, path: str) -> PlannedRequest:
+        """A GET of `path` at the base URL's host root, outside the API's ``/v1``.
+
+        >>> settings = Settings.resolve(application_id="app", base_url="https://api.moesif.net/v1",
+        ...     timeout=1, max_retries=0, gzip=True, max_batch_bytes=1024)
+        >>> Core(settings).get_at_root(HEALTH_PATH).url
+        'https://api.moesif.net/health/probe'
+        """
+        url = httpx.URL(self.settings.base_url).copy_with(path=path, query=None, fragment=None)
+        return PlannedRequest("GET", path, str(url), self._get_headers)
+
     def plan_write(self, endpoint: Endpoint[M], item: M | Mapping[str, object]) -> PlannedRequest:
         """One validated item as a ready request; bad input raises before any I/O."""
-        return self._post(endpoint.path, encode_item(coerce(endpoint.model, item)))
+        encoded = encode_item(coerce(endpoint.model, item))
+        refuse_oversized([len(encoded)], endpoint.item_limit)
+        return self._post(endpoint.path, encoded)
 
     def plan_encoded_batch(self, endpoint: Endpoint[M], encoded: Sequence[bytes]) -> PlannedRequest:
         """A batch request from items encoded earlier (by the background queue)."""
@@ -323,6 +368,7 @@ class Core:
         # One buffer holding the whole array; each sub-batch is a slice of it with its
         # own brackets, so no item is encoded twice and only the slices are copied.
         array, sizes = encode_many(models)
+        refuse_oversized(sizes, endpoint.item_limit)
         ranges = split_into_batches(sizes, self.settings.max_batch_bytes)
         if len(ranges) == 1:  # the common case: the whole array is the body, as it is
             return [SubBatch(0, len(sizes), self._post(endpoint.path, array))]
@@ -406,3 +452,13 @@ class Core:
         except ValidationError as error:
             raise APIError(f"unexpected governance rule from the server: {error}") from error
         return GovernanceRules(rules, tag=response.headers.get(c.RULES_TAG_HEADER))
+
+    def health(self, response: httpx.Response) -> Health:
+        data = self._json(response)
+        if not isinstance(data, Mapping):
+            raise APIError(f"expected a JSON object from {HEALTH_PATH}, got {data!r:.80}")
+        extra = {key: value for key, value in data.items() if key not in ("status", "region")}
+        status, region = data.get("status"), data.get("region", "")
+        if not isinstance(status, bool) or not isinstance(region, str):
+            raise APIError(f"unexpected health answer from the server: {data!r:.200}")
+        return Health(status=status, region=region, extra=extra)

@@ -24,6 +24,7 @@ import attrs
 
 from . import _constants as c
 from ._engine import Engine, Plan
+from ._limits import refuse_oversized
 from ._protocol import (
     ACTIONS_BATCH,
     COMPANIES_BATCH,
@@ -34,6 +35,7 @@ from ._protocol import (
     split_into_batches,
 )
 from ._wire import coerce, encode_item, from_dict
+from ._wording import counted
 from .exceptions import (
     BatchItemTooLargeError,
     ClientClosedError,
@@ -217,6 +219,7 @@ class QueueCore:
         # A right-sized copy: orjson hands back its whole working buffer (4 KiB for a
         # 1.2 KB event), and the queue keeps every item until it is sent.
         encoded = bytes(memoryview(encode_item(model)))
+        refuse_oversized([len(encoded)], endpoint.item_limit)
         if len(encoded) + 2 > self.max_batch_bytes:
             raise BatchItemTooLargeError(0, len(encoded) + 2, self.max_batch_bytes)
         return Prepared(model, encoded)
@@ -230,7 +233,7 @@ class QueueCore:
             try:
                 one = self.prepare(endpoint, item)
             except BatchItemTooLargeError as error:
-                raise BatchItemTooLargeError(index, error.size, error.limit) from None
+                raise error.at(index) from None
             except ValidationError as error:
                 raise error.under(f"[{index}]") from error.__cause__
             if one is not None:
@@ -356,7 +359,9 @@ class QueueCore:
         with self._lock:
             lost, self._unlogged_shutdown_losses = self._unlogged_shutdown_losses, 0
         if lost:
-            logger.warning("moesifapi: %d item(s) not delivered %s; passed to on_error", lost, when)
+            logger.warning(
+                "moesifapi: %s not delivered %s; passed to on_error", counted(lost, "item"), when
+            )
         self.log_drops(force=True)
 
     def log_drops(self, *, force: bool = False) -> None:
@@ -369,7 +374,7 @@ class QueueCore:
             self._unlogged_drops = 0
             self._last_drop_log = now
             error, self._last_drop_error = self._last_drop_error, None
-        logger.warning("moesifapi: dropped %d item(s): %s", count, error)
+        logger.warning("moesifapi: dropped %s: %s", counted(count, "item"), error)
 
     def _add(self, counter: str, n: int) -> None:
         with self._lock:

@@ -1,7 +1,7 @@
 """What the clients' calls return: small typed records of what the server said.
 
-Write calls return a `WriteResult`, batch calls a `BatchResult`, and
-`get_governance_rules()` a `GovernanceRules` sequence.
+Write calls return a `WriteResult`, batch calls a `BatchResult`,
+`get_governance_rules()` a `GovernanceRules` sequence and `check_health()` a `Health`.
 """
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ from typing import overload
 
 import attrs
 
-from .models import GovernanceRule
+from .models import GovernanceRule, Health
 
-__all__ = ["BatchResult", "GovernanceRules", "WriteResult"]
+__all__ = ["BatchResult", "GovernanceRules", "Health", "WriteResult"]
 
 
 @attrs.frozen

@@ -56,15 +56,33 @@ M = TypeVar("M", bound=attrs.AttrsInstance)
 _UTC = timezone.utc
 
 # Read models describe server answers: a key the server adds later must not break us.
-_READ_MODELS: frozenset[type] = frozenset({models.AppConfig, models.GovernanceRule})
+# Each keeps the keys it does not know in its `extra` mapping, written back out by
+# `to_dict`, and takes an integral float (50.0) where it wants an int.
+_READ_MODELS: frozenset[type] = frozenset(
+    {
+        models.RegexCondition,
+        models.RegexSamplingRule,
+        models.RegexConditionGroup,
+        models.EntityRuleValues,
+        models.AppConfig,
+        models.GovernanceResponse,
+        models.RuleVariable,
+        models.GovernanceRule,
+    }
+)
+_EXTRA = "extra"
 # Attribute names that differ from their JSON key.
 _RENAMED: dict[tuple[type, str], str] = {(models.GovernanceRule, "id"): "_id"}
+# Other spellings `from_dict` reads for a key: the reference's own event example writes
+# the span's `parent_id` (as its field table names it) as `parent_span_id`.
+_ALIASES: dict[tuple[type, str], str] = {(models.SpanModel, "parent_span_id"): "parent_id"}
 # Attributes that are not part of the JSON body at all.
 _NOT_ON_WIRE: frozenset[tuple[type, str]] = frozenset({(models.AppConfig, "etag")})
 
 _MODEL_CLASSES: tuple[type, ...] = (
     models.EventRequestModel,
     models.EventResponseModel,
+    models.SpanModel,
     models.EventModel,
     models.CampaignModel,
     models.UserModel,
@@ -73,7 +91,13 @@ _MODEL_CLASSES: tuple[type, ...] = (
     models.ActionModel,
     models.SubscriptionItemModel,
     models.SubscriptionModel,
+    models.RegexCondition,
+    models.RegexSamplingRule,
+    models.RegexConditionGroup,
+    models.EntityRuleValues,
     models.AppConfig,
+    models.GovernanceResponse,
+    models.RuleVariable,
     models.GovernanceRule,
 )
 
@@ -354,6 +378,17 @@ def _nested_model(annotation: object) -> tuple[type | None, bool]:
     return None, False
 
 
+def _mapped_lists_model(annotation: object) -> type | None:
+    """The model class when the field is a mapping of text to lists of that model."""
+    target = _optional_target(annotation)
+    if typing.get_origin(target) is Mapping:
+        _, value = typing.get_args(target)
+        nested, is_list = _nested_model(value)
+        if is_list:
+            return nested
+    return None
+
+
 class _HookSource(typing.NamedTuple):
     """What writing the hooks of one set needs beyond the model class."""
 
@@ -419,13 +454,22 @@ def _dict_source(cls: type, obj: str, out: str, source: _HookSource) -> list[str
     before: list[str] = []  # reads and nested dicts that the dict literal uses
     always: list[str] = []
     optional: list[str] = []
+    spread: list[str] = []  # a read model's unknown keys, after its own
     for field in attrs.fields(cls):
         name = field.name
         if (cls, name) in _NOT_ON_WIRE:
             continue
-        key = _RENAMED.get((cls, name), name)
         local = f"{obj}_{name}"
+        if name == _EXTRA and cls in _READ_MODELS:
+            spread.append(f"{local} = {obj}.{name}")
+            spread.append(f"if {local}:")
+            spread.append(
+                f"    {out}.update({{k: v for k, v in {local}.items() if k not in {out}}})"
+            )
+            continue
+        key = _RENAMED.get((cls, name), name)
         nested, is_list = _nested_model(field.type)
+        mapped = _mapped_lists_model(field.type)
         inline: list[str] = []  # lines that build the value into `{out}_{name}`
         if nested is not None and not is_list:
             inline = _dict_source(nested, local, f"{out}_{name}", source)
@@ -433,6 +477,11 @@ def _dict_source(cls: type, obj: str, out: str, source: _HookSource) -> list[str
         elif nested is not None:
             source.namespace[f"_hook_{nested.__name__}"] = source.hooks[nested]
             template = f"[_hook_{nested.__name__}(x) for x in {{0}}]"
+        elif mapped is not None:
+            source.namespace[f"_hook_{mapped.__name__}"] = source.hooks[mapped]
+            template = (
+                f"{{{{k: [_hook_{mapped.__name__}(x) for x in v] for k, v in {{0}}.items()}}}}"
+            )
         elif _optional_target(field.type) is datetime:
             template = source.time
         elif name == "body":
@@ -457,7 +506,7 @@ def _dict_source(cls: type, obj: str, out: str, source: _HookSource) -> list[str
         optional.append(f"if {test}:")
         optional.extend(f"    {line}" for line in inline)
         optional.append(f"    {out}[{key!r}] = {template.format(local)}")
-    return [*before, f"{out} = {{{', '.join(always)}}}", *optional]
+    return [*before, f"{out} = {{{', '.join(always)}}}", *optional, *spread]
 
 
 def _make_unstructure_hooks(compiled: bool) -> dict[type, Callable[[Any], dict[str, Any]]]:
@@ -484,8 +533,11 @@ def _unstructure_hook(cls: type) -> Callable[[Any], dict[str, Any]]:
 # --- structuring: dicts -> models, with errors that name the key ---
 
 
-def _structure_list(item_hook: Callable[[Any, type], Any], item_cls: type) -> Any:
-    def structure(value: object, _: type) -> list[object]:
+_ValueHook = Callable[[Any], Any]
+
+
+def _structure_list(item_hook: Callable[[Any, type], Any], item_cls: type) -> _ValueHook:
+    def structure(value: object) -> list[object]:
         if not isinstance(value, list):
             raise ValidationError(f"must be a JSON array, got {type(value).__name__}")
         out = []
@@ -499,22 +551,72 @@ def _structure_list(item_hook: Callable[[Any, type], Any], item_cls: type) -> An
     return structure
 
 
+def _structure_mapped_lists(list_hook: _ValueHook) -> _ValueHook:
+    """A JSON object of arrays of models, such as `AppConfig.user_rules`."""
+
+    def structure(value: object) -> dict[object, object]:
+        if not isinstance(value, Mapping):
+            raise ValidationError(f"must be a JSON object, got {type(value).__name__}")
+        out: dict[object, object] = {}
+        for key, items in value.items():
+            try:
+                out[key] = list_hook(items)
+            except ValidationError as error:
+                raise error.under(str(key)) from error.__cause__
+        return out
+
+    return structure
+
+
+def _integral(value: object) -> object:
+    """An integral float (50.0, as some servers write an int) as that int."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value  # anything else goes on for the field's validator to name
+
+
+def _integral_values(value: object) -> object:
+    if isinstance(value, Mapping) and any(item.__class__ is float for item in value.values()):
+        return {key: _integral(item) for key, item in value.items()}
+    return value
+
+
+def _value_hook(conv: cattrs.Converter, annotation: object, lenient: bool) -> _ValueHook | None:
+    """How `from_dict` turns a field's JSON value into what the model takes, if not as is."""
+    nested, is_list = _nested_model(annotation)
+    if nested is not None:
+        item_hook = conv.get_structure_hook(nested)
+        if is_list:
+            return _structure_list(item_hook, nested)
+        return lambda value: item_hook(value, nested)
+    mapped = _mapped_lists_model(annotation)
+    if mapped is not None:
+        return _structure_mapped_lists(_structure_list(conv.get_structure_hook(mapped), mapped))
+    if lenient:  # what the server sends: an int may come as an integral float
+        target = _optional_target(annotation)
+        if target is int:
+            return _integral
+        if typing.get_origin(target) is Mapping and typing.get_args(target)[1] is int:
+            return _integral_values
+    return None
+
+
 def _make_structure_hook(conv: cattrs.Converter, cls: type) -> Callable[[Any, type], Any]:
+    """Strict for what the caller builds (an unknown key is an error with a hint);
+    lenient for a read model, which keeps unknown keys in its `extra` mapping."""
     lenient = cls in _READ_MODELS
-    by_key: dict[str, tuple[str, Callable[[Any, type], Any] | None, type | None]] = {}
+    by_key: dict[str, tuple[str, _ValueHook | None]] = {}
     required: list[str] = []
     for field in attrs.fields(cls):
-        if (cls, field.name) in _NOT_ON_WIRE:
+        if (cls, field.name) in _NOT_ON_WIRE or (lenient and field.name == _EXTRA):
             continue
         key = _RENAMED.get((cls, field.name), field.name)
-        nested, is_list = _nested_model(field.type)
-        hook: Callable[[Any, type], Any] | None = None
-        if nested is not None:
-            item_hook = conv.get_structure_hook(nested)
-            hook = _structure_list(item_hook, nested) if is_list else item_hook
-        by_key[key] = (field.name, hook, nested)
+        by_key[key] = (field.name, _value_hook(conv, field.type, lenient))
         if field.default is attrs.NOTHING:
             required.append(key)
+    aliases = {alias: key for (owner, alias), key in _ALIASES.items() if owner is cls}
+    for alias, key in aliases.items():
+        by_key[alias] = by_key[key]
     known = sorted(by_key)
 
     def structure(data: object, _: type) -> object:
@@ -522,26 +624,36 @@ def _make_structure_hook(conv: cattrs.Converter, cls: type) -> Callable[[Any, ty
             raise ValidationError(f"must be a JSON object, got {type(data).__name__}")
         kwargs: dict[str, object] = {}
         unknown: list[str] = []
+        extra: dict[str, object] = {}
         for key, value in data.items():
             entry = by_key.get(key)
             if entry is None:
-                if not lenient:
+                if lenient:
+                    extra[key] = value
+                else:
                     unknown.append(str(key))
                 continue
             if value is None:  # the API and the official SDK send null for "not set"
                 continue
-            name, hook, nested = entry
+            name, hook = entry
             if hook is not None:
                 try:
-                    value = hook(value, nested)  # type: ignore[arg-type]
+                    value = hook(value)
                 except ValidationError as error:
                     raise error.under(key) from error.__cause__
+            if aliases and name in kwargs and kwargs[name] != value:
+                raise ValidationError(
+                    f"is given twice, as {name!r} and as {key!r}, with different values",
+                    field=name,
+                )
             kwargs[name] = value
         if unknown:
             raise _unknown_keys_error(cls, unknown, known)
         missing = [key for key in required if by_key[key][0] not in kwargs]
         if missing:
             raise ValidationError("is required", field=missing[0])
+        if extra:
+            kwargs[_EXTRA] = extra
         return cls(**kwargs)
 
     return structure

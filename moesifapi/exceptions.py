@@ -78,15 +78,32 @@ class ValidationError(MoesifError, ValueError):
 
 
 class BatchItemTooLargeError(ValidationError):
-    """One item of a batch encodes to more bytes than a request may carry on its own."""
+    """One item encodes to more bytes than a request may carry on its own.
 
-    def __init__(self, index: int, size: int, limit: int) -> None:
+    Raised before anything is sent, when the item alone is over the client's
+    `max_batch_bytes` (`scope` ``"batch"``) or an event or action is over the API's
+    1 MB limit for one item (`scope` ``"single-event"`` or ``"single-action"``).
+    `index` is its place in the call (0 for a single item), `size` its encoded
+    bytes and `limit` the bound it broke.
+    """
+
+    def __init__(
+        self, index: int, size: int, limit: int, *, scope: str = "batch", hint: str = ""
+    ) -> None:
         self.index = index
         self.size = size
         self.limit = limit
+        self.scope = scope
+        self._hint = hint
         super().__init__(
-            f"item encodes to {size} bytes, over the {limit}-byte batch limit",
+            f"item encodes to {size} bytes, over the {limit}-byte {scope} limit{hint}",
             field=f"[{index}]",
+        )
+
+    def at(self, index: int) -> BatchItemTooLargeError:
+        """The same error for the item at `index` of a batch."""
+        return BatchItemTooLargeError(
+            index, self.size, self.limit, scope=self.scope, hint=self._hint
         )
 
 

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 import attrs
 
 from ._timestamps import parse_timestamp
+from ._wording import with_article
 from .exceptions import ValidationError
 
 if TYPE_CHECKING:
@@ -28,11 +29,21 @@ __all__ = [
     "CampaignModel",
     "CompanyModel",
     "Direction",
+    "EntityRuleValues",
     "EventModel",
     "EventRequestModel",
     "EventResponseModel",
+    "GovernanceResponse",
     "GovernanceRule",
     "HeadersInput",
+    "Health",
+    "RegexCondition",
+    "RegexConditionGroup",
+    "RegexSamplingRule",
+    "RuleVariable",
+    "SpanLink",
+    "SpanModel",
+    "StatusModel",
     "SubscriptionItemModel",
     "SubscriptionModel",
     "UserModel",
@@ -43,6 +54,9 @@ Direction: TypeAlias = Literal["Incoming", "Outgoing", "Internal"]
 
 HeadersInput: TypeAlias = "Mapping[str, str] | Mapping[str, Sequence[str]] | httpx.Headers"
 """Headers as a plain mapping, a mapping of repeated values, or an `httpx.Headers`."""
+
+SpanLink: TypeAlias = str | Mapping[str, object]
+"""One of a span's links: a related span's id, or a link object (a JSON object)."""
 
 _DIRECTIONS = frozenset(("Incoming", "Outgoing", "Internal"))
 _UTC = timezone.utc
@@ -159,6 +173,8 @@ def _required_text(_: object, attribute: attrs.Attribute[Any], value: Any) -> No
         return
     if isinstance(value, str):
         raise _fail(attribute, "must not be empty")
+    if value is None:
+        raise _fail(attribute, "is required (a string), got None")
     raise _fail(attribute, f"must be a string, got {_describe(value)}")
 
 
@@ -173,6 +189,8 @@ _ZERO = timedelta(0)
 def _time(_: object, attribute: attrs.Attribute[Any], value: Any) -> None:
     if value.__class__ is datetime and value.tzinfo is _UTC:  # what the converter makes
         return
+    if value is None:
+        raise _fail(attribute, "is required (a datetime or an ISO 8601 timestamp), got None")
     if not isinstance(value, datetime):
         raise _fail(
             attribute, f"must be a datetime or an ISO 8601 timestamp, got {_describe(value)}"
@@ -189,6 +207,8 @@ def _optional_time(instance: object, attribute: attrs.Attribute[Any], value: Any
 def _headers(_: object, attribute: attrs.Attribute[Any], value: Any) -> None:
     if type(value) is dict and _all_text(value) and _all_text(value.values()):
         return  # names and values all text; otherwise the loop below names the culprit
+    if value is None:
+        raise _fail(attribute, "is required (a mapping of header names to text), got None")
     if not isinstance(value, dict):
         raise _fail(attribute, f"must be a mapping of header names to text, got {_describe(value)}")
     for name, text in value.items():
@@ -207,6 +227,8 @@ def _optional_headers(instance: object, attribute: attrs.Attribute[Any], value: 
 
 
 def _status(_: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if value is None:
+        raise _fail(attribute, "is required (an int HTTP status code), got None")
     if type(value) is not int:
         raise _fail(attribute, f"must be an int HTTP status code, got {_describe(value)}")
     if not 100 <= value <= 599:
@@ -221,10 +243,17 @@ def _direction(_: object, attribute: attrs.Attribute[Any], value: Any) -> None:
 
 
 def _weight(_: object, attribute: attrs.Attribute[Any], value: Any) -> None:
-    if value is not None and (type(value) is not int or value < 1):
+    # 0 is valid: the middlewares send floor(100 / sample rate), 0 for "not sampled",
+    # and the Java SDK sends a weight on every event.
+    if value is not None and (type(value) is not int or value < 0):
         raise _fail(
-            attribute, f"must be a positive int (a sampling weight), got {_describe(value)}"
+            attribute, f"must be an int of 0 or more (a sampling weight), got {_describe(value)}"
         )
+
+
+def _optional_count(_: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if value is not None and (type(value) is not int or value < 0):
+        raise _fail(attribute, f"must be an int of 0 or more, got {_describe(value)}")
 
 
 def _optional_bool(_: object, attribute: attrs.Attribute[Any], value: Any) -> None:
@@ -237,6 +266,24 @@ def _optional_int(_: object, attribute: attrs.Attribute[Any], value: Any) -> Non
         raise _fail(attribute, f"must be an int, got {_describe(value)}")
 
 
+def _required_int(_: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if type(value) is not int:
+        if value is None:
+            raise _fail(attribute, "is required (an int), got None")
+        raise _fail(attribute, f"must be an int, got {_describe(value)}")
+
+
+def _one_of(*choices: str) -> _Validator:
+    allowed = frozenset(choices)
+    listed = ", ".join(choices)
+
+    def check(_: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+        if value is not None and not (isinstance(value, str) and value in allowed):
+            raise _fail(attribute, f"must be one of {listed}; got {_describe(value)}")
+
+    return check
+
+
 def _optional_object(_: object, attribute: attrs.Attribute[Any], value: Any) -> None:
     if value is None or (type(value) is dict and _all_text(value)):
         return  # a dict with text keys: the common case, checked in C
@@ -247,27 +294,83 @@ def _optional_object(_: object, attribute: attrs.Attribute[Any], value: Any) -> 
             raise _fail(attribute, f"keys must be strings, got {_describe(key)}")
 
 
-_Validator: TypeAlias = "Callable[[object, attrs.Attribute[Any], Any], None]"
+def _object(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if value is None:
+        raise _fail(attribute, "must be a JSON object (a mapping), got None")
+    _optional_object(instance, attribute, value)
 
 
-def _instance_of(cls: type) -> _Validator:
-    def check(_: object, attribute: attrs.Attribute[Any], value: Any) -> None:
-        if value is not None and not isinstance(value, cls):
-            raise _fail(attribute, f"must be a {cls.__name__}, got {_describe(value)}")
+def _mapping_of(kind: type, noun: str, *, optional: bool = True) -> _Validator:
+    """A mapping of text keys to values of `kind` (a `bool` is not an int here)."""
+
+    def check(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+        if value is None and optional:
+            return
+        _object(instance, attribute, value)
+        for key, item in value.items():
+            if type(item) is not kind:
+                raise ValidationError(
+                    f"must be {noun}, got {_describe(item)}", field=f"{attribute.name}.{key}"
+                )
 
     return check
 
 
-def _list_of(cls: type) -> _Validator:
+def _span_links(_: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if value is None:
+        return
+    if not isinstance(value, list):
+        raise _fail(
+            attribute, f"must be a list of span ids or link objects, got {_describe(value)}"
+        )
+    for index, link in enumerate(value):
+        if isinstance(link, str):
+            continue
+        if not isinstance(link, Mapping) or not all(isinstance(key, str) for key in link):
+            raise ValidationError(
+                f"must be a span id (a string) or a link object (a mapping with text keys),"
+                f" got {_describe(link)}",
+                field=f"{attribute.name}[{index}]",
+            )
+
+
+_Validator: TypeAlias = "Callable[[object, attrs.Attribute[Any], Any], None]"
+
+
+def _instance_of(cls: type) -> _Validator:
+    kind = with_article(cls.__name__)
+
     def check(_: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+        if value is not None and not isinstance(value, cls):
+            raise _fail(attribute, f"must be {kind}, got {_describe(value)}")
+
+    return check
+
+
+def _required_instance_of(cls: type) -> _Validator:
+    kind = with_article(cls.__name__)
+
+    def check(_: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+        if value.__class__ is cls:
+            return
         if value is None:
+            raise _fail(attribute, f"is required ({kind}), got None")
+        if not isinstance(value, cls):
+            raise _fail(attribute, f"must be {kind}, got {_describe(value)}")
+
+    return check
+
+
+def _list_of(cls: type, *, optional: bool = True) -> _Validator:
+    def check(_: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+        if value is None and optional:
             return
         if not isinstance(value, list):
             raise _fail(attribute, f"must be a list of {cls.__name__}, got {_describe(value)}")
         for index, item in enumerate(value):
             if not isinstance(item, cls):
                 raise ValidationError(
-                    f"must be a {cls.__name__}, got {_describe(item)}",
+                    f"must be {with_article(cls.__name__)}, got {_describe(item)}",
                     field=f"{attribute.name}[{index}]",
                 )
 
@@ -316,6 +419,8 @@ class EventRequestModel:
     body: object = None
     """A JSON value, or `bytes` (sent as base64 with ``transfer_encoding="base64"``)."""
     transfer_encoding: str | None = attrs.field(default=None, validator=_optional_text)
+    content_length: int | None = attrs.field(default=None, validator=_optional_count)
+    """The body's size in bytes as the app saw it (the Go SDK's `content_length`)."""
 
     def __attrs_post_init__(self) -> None:
         _normalize_body(self)
@@ -332,9 +437,30 @@ class EventResponseModel:
     body: object = None
     """A JSON value, or `bytes` (sent as base64 with ``transfer_encoding="base64"``)."""
     transfer_encoding: str | None = attrs.field(default=None, validator=_optional_text)
+    content_length: int | None = attrs.field(default=None, validator=_optional_count)
+    """The body's size in bytes as the app saw it (the Go SDK's `content_length`)."""
 
     def __attrs_post_init__(self) -> None:
         _normalize_body(self)
+
+
+@attrs.define(kw_only=True, eq=True)
+class SpanModel:
+    """The OpenTelemetry span an API call is, within the trace named by `trace_id`.
+
+    The wire key of the parent is `parent_id`, as the reference's field table says;
+    its example spells it `parent_span_id`, which `from_dict` also reads.
+
+    >>> SpanModel(id="00f067aa0ba902b7", parent_id="b3c3f3c3f3c3f3c3").parent_id
+    'b3c3f3c3f3c3f3c3'
+    """
+
+    id: str | None = attrs.field(default=None, validator=_optional_text)
+    parent_id: str | None = attrs.field(default=None, validator=_optional_text)
+    links: list[SpanLink] | None = attrs.field(default=None, validator=_span_links)
+    """Related traces or spans: each a span id, or a link object (a JSON object)."""
+    status: int | None = attrs.field(default=None, validator=_optional_int)
+    """The status of the span's operation (an integer, as OpenTelemetry's status code)."""
 
 
 @attrs.define(kw_only=True, eq=True)
@@ -345,7 +471,7 @@ class EventModel:
     send never counts twice.
     """
 
-    request: EventRequestModel = attrs.field(validator=_instance_of(EventRequestModel))
+    request: EventRequestModel = attrs.field(validator=_required_instance_of(EventRequestModel))
     response: EventResponseModel | None = attrs.field(
         default=None,
         validator=_instance_of(EventResponseModel),
@@ -357,6 +483,7 @@ class EventModel:
     subscription_id: str | None = attrs.field(default=None, validator=_optional_text)
     action_name: str | None = attrs.field(default=None, validator=_optional_text)
     trace_id: str | None = attrs.field(default=None, validator=_optional_text)
+    span: SpanModel | None = attrs.field(default=None, validator=_instance_of(SpanModel))
     direction: Direction | None = attrs.field(default=None, validator=_direction)
     weight: int | None = attrs.field(default=None, validator=_weight)
     metadata: Mapping[str, object] | None = attrs.field(default=None, validator=_optional_object)
@@ -432,7 +559,7 @@ class ActionModel:
     """A user action that is not an API call, such as "Signed Up" or "Clicked Buy"."""
 
     action_name: str = attrs.field(validator=_required_text)
-    request: ActionRequestModel = attrs.field(validator=_instance_of(ActionRequestModel))
+    request: ActionRequestModel = attrs.field(validator=_required_instance_of(ActionRequestModel))
     transaction_id: str = attrs.field(factory=_new_transaction_id, validator=_required_text)
     session_token: str | None = attrs.field(default=None, validator=_optional_text)
     user_id: str | None = attrs.field(default=None, validator=_optional_text)
@@ -443,14 +570,21 @@ class ActionModel:
 
 @attrs.define(kw_only=True, eq=True)
 class SubscriptionItemModel:
-    """One priced item of a subscription, as a billing provider describes it."""
+    """One plan or price a subscription is for.
 
-    item_price_id: str | None = attrs.field(default=None, validator=_optional_text)
-    price_id: str | None = attrs.field(default=None, validator=_optional_text)
-    plan_id: str | None = attrs.field(default=None, validator=_optional_text)
+    The fields are the Collector reference's item schema ("items (Subscription Items)"
+    under Update a Subscription). `item_price_id`, `status` and `quantity` are not in
+    it: the first two belong to the Management API's subscription items, the last to
+    no Moesif schema, so the Collector is not sent them.
+    """
+
+    plan_id: str = attrs.field(validator=_required_text)
     subscription_item_id: str | None = attrs.field(default=None, validator=_optional_text)
-    status: str | None = attrs.field(default=None, validator=_optional_text)
-    quantity: int | None = attrs.field(default=None, validator=_optional_int)
+    price_id: str | None = attrs.field(default=None, validator=_optional_text)
+    unit_of_measure: str | None = attrs.field(default=None, validator=_optional_text)
+    created_at: datetime | None = attrs.field(
+        default=None, converter=_to_optional_utc_millis, validator=_optional_time
+    )
     metadata: Mapping[str, object] | None = attrs.field(default=None, validator=_optional_object)
 
 
@@ -474,7 +608,97 @@ class SubscriptionModel:
     metadata: Mapping[str, object] | None = attrs.field(default=None, validator=_optional_object)
 
 
-# --- what GET /config and GET /rules return (read models: unknown keys are ignored) ---
+# --- what GET /config and GET /rules return ---
+#
+# Read models: what the server sends is read leniently (`moesifapi._wire`): each keeps
+# the keys it does not know in `extra`, and takes an integral float for an int. Their
+# lists and mappings default to empty, so reading them needs no None checks.
+
+
+def _any_text(_: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if not isinstance(value, str):
+        if value is None:
+            raise _fail(attribute, "is required (a string), got None")
+        raise _fail(attribute, f"must be a string, got {_describe(value)}")
+
+
+def _extra_field() -> Any:
+    """The `extra` mapping of a read model: the keys of its JSON it has no field for."""
+    return attrs.field(factory=dict, validator=_object)
+
+
+@attrs.define(kw_only=True, eq=True)
+class RegexCondition:
+    """One condition: the event's value at `path` must match the regular expression `value`.
+
+    `path` names a part of the request, such as ``request.route``, ``request.verb``,
+    ``request.ip_address``, ``response.status``, ``request.headers.<name>`` or
+    ``request.body.<field>``.
+    """
+
+    path: str = attrs.field(validator=_required_text)
+    value: str = attrs.field(validator=_any_text)
+    extra: Mapping[str, object] = _extra_field()
+
+
+@attrs.define(kw_only=True, eq=True)
+class RegexSamplingRule:
+    """A dynamic sampling rule: events matching every condition are kept at `sample_rate` %."""
+
+    conditions: list[RegexCondition] = attrs.field(
+        factory=list, validator=_list_of(RegexCondition, optional=False)
+    )
+    sample_rate: int = attrs.field(validator=_required_int)
+    extra: Mapping[str, object] = _extra_field()
+
+
+@attrs.define(kw_only=True, eq=True)
+class RegexConditionGroup:
+    """One group of a governance rule's `regex_config`: matched when all its conditions are.
+
+    A rule's `regex_config` is a list of groups, matched when any group is (an OR of
+    ANDs); an empty list matches every request.
+    """
+
+    conditions: list[RegexCondition] = attrs.field(
+        factory=list, validator=_list_of(RegexCondition, optional=False)
+    )
+    extra: Mapping[str, object] = _extra_field()
+
+
+@attrs.define(kw_only=True, eq=True)
+class EntityRuleValues:
+    """A user's or company's entry for one governance rule, in `AppConfig.user_rules`.
+
+    `rules` is the rule's id (`GovernanceRule.id`); `values` fill the rule's variables
+    (``{{0}}`` in its response is ``values["0"]``). An entry means the user or company
+    is in the rule's cohort.
+    """
+
+    rules: str = attrs.field(validator=_required_text)
+    values: Mapping[str, str] = attrs.field(
+        factory=dict, validator=_mapping_of(str, "a string", optional=False)
+    )
+    extra: Mapping[str, object] = _extra_field()
+
+
+def _rules_by_entity(_: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if not isinstance(value, Mapping):
+        raise _fail(attribute, f"must be a mapping of ids to rule entries, got {_describe(value)}")
+    for entity, entries in value.items():
+        if not isinstance(entity, str):
+            raise _fail(attribute, f"keys must be strings, got {_describe(entity)}")
+        where = f"{attribute.name}.{entity}"
+        if not isinstance(entries, list):
+            raise ValidationError(
+                f"must be a list of EntityRuleValues, got {_describe(entries)}", field=where
+            )
+        for index, entry in enumerate(entries):
+            if not isinstance(entry, EntityRuleValues):
+                raise ValidationError(
+                    f"must be an EntityRuleValues, got {_describe(entry)}",
+                    field=f"{where}[{index}]",
+                )
 
 
 @attrs.define(kw_only=True, eq=True)
@@ -482,49 +706,121 @@ class AppConfig:
     """The app's server-side settings, as `GET /config` returns them.
 
     `etag` is the `X-Moesif-Config-ETag` header of the answer; when a write's answer
-    carries a different one, the config changed and is worth fetching again.
+    carries a different one, the config changed and is worth fetching again. Sample
+    rates are percentages (0 to 100); `user_sample_rate` and `company_sample_rate` map
+    a user or company id to its own rate.
     """
 
     org_id: str | None = attrs.field(default=None, validator=_optional_text)
     app_id: str | None = attrs.field(default=None, validator=_optional_text)
     sample_rate: int | None = attrs.field(default=None, validator=_optional_int)
     block_bot_traffic: bool | None = attrs.field(default=None, validator=_optional_bool)
-    user_sample_rate: Mapping[str, object] | None = attrs.field(
-        default=None, validator=_optional_object
+    user_sample_rate: Mapping[str, int] = attrs.field(
+        factory=dict, validator=_mapping_of(int, "an int sample rate", optional=False)
     )
-    company_sample_rate: Mapping[str, object] | None = attrs.field(
-        default=None, validator=_optional_object
+    company_sample_rate: Mapping[str, int] = attrs.field(
+        factory=dict, validator=_mapping_of(int, "an int sample rate", optional=False)
     )
-    user_rules: Mapping[str, object] | None = attrs.field(default=None, validator=_optional_object)
-    company_rules: Mapping[str, object] | None = attrs.field(
-        default=None, validator=_optional_object
+    user_rules: Mapping[str, list[EntityRuleValues]] = attrs.field(
+        factory=dict, validator=_rules_by_entity
+    )
+    company_rules: Mapping[str, list[EntityRuleValues]] = attrs.field(
+        factory=dict, validator=_rules_by_entity
     )
     ip_addresses_blocked_by_name: Mapping[str, object] | None = attrs.field(
         default=None, validator=_optional_object
     )
-    regex_config: list[object] | None = None
+    regex_config: list[RegexSamplingRule] = attrs.field(
+        factory=list, validator=_list_of(RegexSamplingRule, optional=False)
+    )
     billing_config_jsons: Mapping[str, object] | None = attrs.field(
         default=None, validator=_optional_object
     )
     etag: str | None = attrs.field(default=None, validator=_optional_text)
+    extra: Mapping[str, object] = _extra_field()
+
+
+@attrs.define(kw_only=True, eq=True)
+class GovernanceResponse:
+    """What a governance rule answers in place of the app: status, headers and body.
+
+    Headers are added to the app's answer; `status` and `body` replace it only when the
+    rule blocks. Header values and the body may hold ``{{name}}`` variables.
+    """
+
+    status: int | None = attrs.field(default=None, validator=_optional_int)
+    headers: Mapping[str, str] = attrs.field(
+        factory=dict, validator=_mapping_of(str, "a string", optional=False)
+    )
+    body: object = None
+    extra: Mapping[str, object] = _extra_field()
+
+
+@attrs.define(kw_only=True, eq=True)
+class RuleVariable:
+    """A variable of a governance rule: ``{{name}}`` is filled from the field at `path`."""
+
+    name: str = attrs.field(validator=_any_text)
+    path: str = attrs.field(validator=_any_text)
+    extra: Mapping[str, object] = _extra_field()
+
+
+_RuleType: TypeAlias = Literal["regex", "user", "company"]
+_AppliedTo: TypeAlias = Literal["matching", "not_matching"]
 
 
 @attrs.define(kw_only=True, eq=True)
 class GovernanceRule:
-    """One governance rule, as `GET /rules` returns it (its JSON key `_id` is `id`)."""
+    """One governance rule, as `GET /rules` returns it (its JSON key `_id` is `id`).
+
+    A ``"user"`` or ``"company"`` rule applies to the users or companies listed for it in
+    `AppConfig.user_rules` / `company_rules` (``applied_to="matching"``) or to all the
+    others (``"not_matching"``); a ``"regex"`` rule to every request its `regex_config`
+    matches.
+    """
 
     id: str | None = attrs.field(default=None, validator=_optional_text)
     name: str | None = attrs.field(default=None, validator=_optional_text)
-    type: str | None = attrs.field(default=None, validator=_optional_text)
+    type: _RuleType | None = attrs.field(
+        default=None, validator=_one_of("regex", "user", "company")
+    )
     block: bool | None = attrs.field(default=None, validator=_optional_bool)
-    applied_to: str | None = attrs.field(default=None, validator=_optional_text)
+    applied_to: _AppliedTo | None = attrs.field(
+        default=None, validator=_one_of("matching", "not_matching")
+    )
     applied_to_unidentified: bool | None = attrs.field(default=None, validator=_optional_bool)
-    response: Mapping[str, object] | None = attrs.field(default=None, validator=_optional_object)
-    variables: list[object] | None = None
-    regex_config: list[object] | None = None
+    response: GovernanceResponse | None = attrs.field(
+        default=None, validator=_instance_of(GovernanceResponse)
+    )
+    variables: list[RuleVariable] = attrs.field(
+        factory=list, validator=_list_of(RuleVariable, optional=False)
+    )
+    regex_config: list[RegexConditionGroup] = attrs.field(
+        factory=list, validator=_list_of(RegexConditionGroup, optional=False)
+    )
+    # Not in the reference's example; Moesif's Rack middleware documents it in the rule
+    # it shows (lib/moesif_rack/governance_rules.rb, "state": 2).
     state: int | None = attrs.field(default=None, validator=_optional_int)
     org_id: str | None = attrs.field(default=None, validator=_optional_text)
     app_id: str | None = attrs.field(default=None, validator=_optional_text)
     created_at: datetime | None = attrs.field(
         default=None, converter=_to_optional_utc_millis, validator=_optional_time
     )
+    extra: Mapping[str, object] = _extra_field()
+
+
+@attrs.frozen
+class Health:
+    """What the health probe (``GET /health/probe``) said: whether the API is up, and
+    which region answered. Keys the server adds later are kept in `extra`.
+
+    The official SDK calls this `StatusModel`; that name is an alias of this class.
+    """
+
+    status: bool
+    region: str = ""
+    extra: Mapping[str, object] = attrs.field(factory=dict)
+
+
+StatusModel = Health
+"""The official SDK's name for `Health`."""

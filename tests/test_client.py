@@ -26,6 +26,8 @@ from moesifapi import (
     EventRequestModel,
     EventResponseModel,
     MoesifClient,
+    RegexCondition,
+    RegexSamplingRule,
     SubscriptionModel,
     UserModel,
     to_json,
@@ -245,7 +247,44 @@ async def test_app_config_is_parsed_with_its_etag(
     (request,) = httpx_mock.get_requests()
     assert (request.method, str(request.url)) == ("GET", BASE + "/config")
     assert request.headers["X-Moesif-Application-Id"] == APP_ID
-    assert config == AppConfig(org_id="o", app_id="a", sample_rate=50, etag="cfg-7")
+    assert config == AppConfig(
+        org_id="o", app_id="a", sample_rate=50, etag="cfg-7", extra={"new_server_field": [1]}
+    )
+
+
+async def test_a_config_with_a_new_key_float_rates_and_regex_rules_reads_typed(
+    make_client: Callable[..., Client], httpx_mock: HTTPXMock
+) -> None:
+    httpx_mock.add_response(
+        json={
+            "sample_rate": 50.0,
+            "user_sample_rate": {"u1": 10.0},
+            "regex_config": [
+                {"conditions": [{"path": "request.route", "value": "/health/.*"}], "sample_rate": 0}
+            ],
+            "a_setting_moesif_adds_next_year": {"on": True},
+        }
+    )
+
+    config = await call(make_client(), "get_app_config")
+
+    assert config.sample_rate == 50
+    assert config.user_sample_rate == {"u1": 10}
+    assert config.regex_config == [
+        RegexSamplingRule(
+            conditions=[RegexCondition(path="request.route", value="/health/.*")], sample_rate=0
+        )
+    ]
+    assert config.extra == {"a_setting_moesif_adds_next_year": {"on": True}}
+
+
+async def test_a_config_of_the_wrong_shape_is_an_api_error_naming_the_key(
+    make_client: Callable[..., Client], httpx_mock: HTTPXMock
+) -> None:
+    httpx_mock.add_response(json={"user_sample_rate": {"u1": "ten"}})
+
+    with pytest.raises(moesifapi.APIError, match=r"user_sample_rate\.u1"):
+        await call(make_client(), "get_app_config")
 
 
 async def test_governance_rules_are_a_sequence_with_their_tag(
@@ -263,6 +302,33 @@ async def test_governance_rules_are_a_sequence_with_their_tag(
     assert [rule.id for rule in rules] == ["r1", "r2"]
     assert rules[0].block is True
     assert rules.tag == "rules-3"
+
+
+async def test_governance_rules_read_typed_parts_and_keep_new_keys(
+    make_client: Callable[..., Client], httpx_mock: HTTPXMock
+) -> None:
+    httpx_mock.add_response(
+        json=[
+            {
+                "_id": "r1",
+                "type": "company",
+                "applied_to": "not_matching",
+                "variables": [{"name": "0", "path": "body.plan"}],
+                "regex_config": [{"conditions": [{"path": "request.verb", "value": "POST"}]}],
+                "response": {"status": 402.0, "headers": {"X-Plan": "{{0}}"}, "body": None},
+                "priority_added_later": 3,
+            }
+        ]
+    )
+
+    (rule,) = await call(make_client(), "get_governance_rules")
+
+    assert (rule.type, rule.applied_to) == ("company", "not_matching")
+    assert rule.variables[0].path == "body.plan"
+    assert rule.regex_config[0].conditions[0].value == "POST"
+    assert rule.response is not None
+    assert (rule.response.status, rule.response.headers) == (402, {"X-Plan": "{{0}}"})
+    assert rule.extra == {"priority_added_later": 3}
 
 
 async def test_an_answer_that_is_not_json_is_an_api_error(

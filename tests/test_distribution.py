@@ -158,6 +158,17 @@ def test_the_wheel_declares_the_command_the_pytest_plugin_and_the_metadata(
     assert {"fast", "cli", "dev"} <= set(metadata.get_all("Provides-Extra") or [])
     requires = metadata.get_all("Requires-Dist") or []
     assert any(r.startswith("orjson") and "extra == " in r for r in requires)
+    assert metadata["License-Expression"] == "Apache-2.0"
+    assert metadata.get_all("License-File") == ["LICENSE"]
+
+
+def test_the_wheel_carries_the_apache_license_text(wheel: Path) -> None:
+    [path] = [n for n in names_in(wheel) if n.endswith(".dist-info/licenses/LICENSE")]
+    with zipfile.ZipFile(wheel) as archive:
+        text = archive.read(path).decode("utf-8")
+    assert text == (ROOT / "LICENSE").read_text(encoding="utf-8")
+    assert "Apache License" in text
+    assert "Version 2.0, January 2004" in text
 
 
 def test_without_a_compiler_the_wheel_builds_and_runs_in_pure_python(
@@ -181,4 +192,5 @@ def test_the_sdist_carries_the_sources_and_the_c_speedup(sdist: Path) -> None:
     with tarfile.open(sdist) as archive:
         names = {name.split("/", 1)[1] for name in archive.getnames() if "/" in name}
     assert {"moesifapi/_speedups.c", "setup.py", "pyproject.toml", "README.md"} <= names
+    assert "LICENSE" in names
     assert names >= SOURCES, sorted(SOURCES - names)

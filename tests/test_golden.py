@@ -1,8 +1,10 @@
 """The API reference's own example bodies parse into our models and serialize back unchanged.
 
 The fixtures in tests/golden/ are copied from the reference (see the README there for
-the JSON typos fixed). Two differences are expected and checked explicitly: timestamps
-go out as UTC with a ``Z``, and events gain a UUID4 ``transaction_id``.
+the JSON typos fixed). Three differences are expected and checked explicitly: timestamps
+go out as UTC with a ``Z``, events without a ``transaction_id`` gain a UUID4 one, and a
+span's ``parent_span_id`` (the spelling of the reference's example) goes out as the
+``parent_id`` its field table names.
 """
 
 from __future__ import annotations
@@ -16,7 +18,16 @@ from typing import Any
 import pytest
 from dateutil.parser import isoparse
 
-from moesifapi import EventModel, UserModel, from_dict, to_json
+from moesifapi import (
+    ActionModel,
+    EventModel,
+    SpanModel,
+    SubscriptionItemModel,
+    SubscriptionModel,
+    UserModel,
+    from_dict,
+    to_json,
+)
 
 GOLDEN = Path(__file__).parent / "golden"
 
@@ -52,7 +63,16 @@ def pop_uuid4(item: dict[str, Any]) -> None:
 
 def test_every_golden_file_is_valid_json() -> None:
     names = sorted(path.name for path in GOLDEN.glob("*.json"))
-    assert names == ["event.json", "events_batch.json", "user.json", "users_batch.json"]
+    assert names == [
+        "action.json",
+        "actions_batch.json",
+        "event.json",
+        "event_with_span.json",
+        "events_batch.json",
+        "subscriptions_batch.json",
+        "user.json",
+        "users_batch.json",
+    ]
     for name in names:
         load(name)
 
@@ -133,3 +153,48 @@ def test_users_batch_example_keeps_order_and_ids() -> None:
 
     assert [user.user_id for user in users] == ["12345", "7890"]
     assert [json.loads(to_json(user))["user_id"] for user in users] == ["12345", "7890"]
+
+
+# --- the current reference (the apidocs repository): spans, actions, subscription items ---
+
+
+def test_event_with_a_span_example_round_trips_with_parent_id_for_parent_span_id() -> None:
+    sent = load("event_with_span.json")
+    event = from_dict(EventModel, sent)
+
+    out = json.loads(to_json(event))
+
+    assert out["transaction_id"] == sent["transaction_id"]  # given, so kept
+    assert out["span"] == {"id": "00f067aa0ba902b7", "parent_id": "b3c3f3c3f3c3f3c3"}
+    sent["span"]["parent_id"] = sent["span"].pop("parent_span_id")
+    times_as_instants(out, EVENT_TIMES)
+    times_as_instants(sent, EVENT_TIMES)
+    assert out == sent
+
+
+def test_event_with_a_span_example_has_a_typed_span() -> None:
+    event = from_dict(EventModel, load("event_with_span.json"))
+
+    assert event.trace_id == "4bf92f3577b34da6a3ce929d0e0e4736"
+    assert event.span == SpanModel(id="00f067aa0ba902b7", parent_id="b3c3f3c3f3c3f3c3")
+
+
+@pytest.mark.parametrize("name", ["action.json", "actions_batch.json"])
+def test_action_examples_round_trip(name: str) -> None:
+    sent = load(name)
+    items = sent if isinstance(sent, list) else [sent]
+    actions = [from_dict(ActionModel, item) for item in items]
+
+    out = json.loads(to_json(actions if isinstance(sent, list) else actions[0]))
+
+    assert out == sent  # no timestamps, and the examples bring their transaction ids
+
+
+def test_subscriptions_batch_example_round_trips_with_its_items() -> None:
+    sent = load("subscriptions_batch.json")
+    subscriptions = [from_dict(SubscriptionModel, item) for item in sent]
+
+    out = json.loads(to_json(subscriptions))
+
+    assert subscriptions[0].items == [SubscriptionItemModel(plan_id="my_custom_plan")]
+    assert out == sent  # its timestamps are already UTC with milliseconds and a Z

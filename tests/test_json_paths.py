@@ -139,7 +139,7 @@ def models() -> Iterator[object]:
     yield SubscriptionModel(
         subscription_id="s",
         company_id="c",
-        items=[SubscriptionItemModel(plan_id="p", quantity=2, metadata={"f": 2.5e-5})],
+        items=[SubscriptionItemModel(plan_id="p", metadata={"f": 2.5e-5})],
     )
 
 

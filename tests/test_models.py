@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import attrs
 import httpx
 import pytest
 from mypy import api as mypy_api
@@ -24,15 +25,21 @@ from moesifapi import (
     ActionRequestModel,
     CampaignModel,
     CompanyModel,
+    EntityRuleValues,
     EventModel,
     EventRequestModel,
     EventResponseModel,
     MoesifError,
+    RegexCondition,
+    RegexSamplingRule,
+    RuleVariable,
+    SpanModel,
     SubscriptionItemModel,
     SubscriptionModel,
     UserModel,
     ValidationError,
     from_dict,
+    models,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -352,10 +359,13 @@ BAD_INPUTS = [
         "Incoming",
         id="direction-unhashable",
     ),
-    pytest.param(lambda: EventModel(request=request(), weight=0), "weight", "positive", id="w-0"),
     pytest.param(
-        lambda: EventModel(request=request(), weight=-3), "weight", "positive", id="w-neg"
+        lambda: EventModel(request=request(), weight=-3), "weight", "0 or more", id="w-neg"
     ),
+    pytest.param(lambda: EventModel(request=request(), weight=True), "weight", "int", id="w-bool"),
+    # content_length
+    pytest.param(lambda: request(content_length=-1), "content_length", "0 or more", id="c-len-neg"),
+    pytest.param(lambda: response(content_length="126"), "content_length", "int", id="c-len-str"),
     pytest.param(lambda: EventModel(request=request(), weight=2.0), "weight", "int", id="w-float"),
     # headers
     pytest.param(
@@ -403,15 +413,30 @@ BAD_INPUTS = [
     ),
     pytest.param(
         lambda: SubscriptionModel(
-            subscription_id="s", company_id="c", items=[SubscriptionItemModel(), {"plan_id": "p"}]
+            subscription_id="s",
+            company_id="c",
+            items=[SubscriptionItemModel(plan_id="p"), {"plan_id": "p"}],
         ),
         "items[1]",
         "SubscriptionItemModel",
         id="items-with-dict",
     ),
     pytest.param(
-        lambda: SubscriptionItemModel(quantity="3"), "quantity", "int", id="item-quantity-str"
+        lambda: SubscriptionItemModel(plan_id="p", created_at="soon"),
+        "created_at",
+        "ISO 8601",
+        id="item-created_at-unparseable",
     ),
+    # spans
+    pytest.param(
+        lambda: EventModel(request=request(), span={"id": "a"}),
+        "span",
+        "SpanModel",
+        id="span-dict",
+    ),
+    pytest.param(lambda: SpanModel(links="a1"), "links", "list", id="span-links-str"),
+    pytest.param(lambda: SpanModel(links=["a1", 7]), "links[1]", "span id", id="span-link-int"),
+    pytest.param(lambda: SpanModel(status="OK"), "status", "int", id="span-status-str"),
     # bodies
     pytest.param(
         lambda: request(body="not base64!", transfer_encoding="base64"),
@@ -499,16 +524,20 @@ BAD_INPUTS = [
     pytest.param(
         lambda: from_dict(
             SubscriptionModel,
-            {"subscription_id": "s", "company_id": "c", "items": [{"quantity": "2"}]},
+            {"subscription_id": "s", "company_id": "c", "items": [{"plan_id": 2}]},
         ),
-        "items[0].quantity",
-        "int",
+        "items[0].plan_id",
+        "string",
         id="from_dict-bad-item-field",
     ),
     pytest.param(
         lambda: from_dict(
             SubscriptionModel,
-            {"subscription_id": "s", "company_id": "c", "items": [{}, {"plan": "pro"}]},
+            {
+                "subscription_id": "s",
+                "company_id": "c",
+                "items": [{"plan_id": "p"}, {"plan": "pro"}],
+            },
         ),
         "items[1].plan",
         "did you mean 'plan_id'",
@@ -568,6 +597,188 @@ def test_several_unknown_keys_are_all_listed() -> None:
     assert "'utm_mediun' (did you mean 'utm_medium'?)" in message
 
 
+# --- required means required: None or a missing key never builds a model ---
+
+# Every model class, with the smallest valid arguments for its required fields: as
+# Python values for the constructor, and as the wire JSON for `from_dict`.
+REQUIRED: list[tuple[type, dict[str, Any], dict[str, Any]]] = [
+    (
+        EventRequestModel,
+        {"time": WHEN, "uri": "/a", "verb": "GET", "headers": {}},
+        {"time": "2024-05-01T12:00:00Z", "uri": "/a", "verb": "GET", "headers": {}},
+    ),
+    (
+        EventResponseModel,
+        {"time": WHEN, "status": 200, "headers": {}},
+        {"time": "2024-05-01T12:00:00Z", "status": 200, "headers": {}},
+    ),
+    (EventModel, {"request": request()}, {"request": REQUEST_JSON}),
+    (UserModel, {"user_id": "u"}, {"user_id": "u"}),
+    (CompanyModel, {"company_id": "c"}, {"company_id": "c"}),
+    (ActionRequestModel, {"uri": "/a"}, {"uri": "/a"}),
+    (
+        ActionModel,
+        {"action_name": "Signed Up", "request": ActionRequestModel(uri="/a")},
+        {"action_name": "Signed Up", "request": {"uri": "/a"}},
+    ),
+    (
+        SubscriptionModel,
+        {"subscription_id": "s", "company_id": "c"},
+        {"subscription_id": "s", "company_id": "c"},
+    ),
+    (SubscriptionItemModel, {"plan_id": "p"}, {"plan_id": "p"}),
+    (
+        RegexCondition,
+        {"path": "request.verb", "value": "GET"},
+        {"path": "request.verb", "value": "GET"},
+    ),
+    (RegexSamplingRule, {"sample_rate": 10}, {"sample_rate": 10}),
+    (EntityRuleValues, {"rules": "r1"}, {"rules": "r1"}),
+    (RuleVariable, {"name": "0", "path": "user_id"}, {"name": "0", "path": "user_id"}),
+]
+REQUIRED_FIELDS = [
+    pytest.param(cls, name, python, wire, id=f"{cls.__name__}.{name}")
+    for cls, python, wire in REQUIRED
+    for name in python
+]
+
+
+def required_fields(cls: type) -> set[str]:
+    return {field.name for field in attrs.fields(cls) if field.default is attrs.NOTHING}
+
+
+def test_the_required_table_covers_every_required_field_of_every_model() -> None:
+    model_classes = [
+        value
+        for name in models.__all__
+        if attrs.has(value := getattr(models, name))
+        and isinstance(value, type)
+        # The health probe's answer is read by the client (`Core.health`), never built.
+        and value is not models.Health
+    ]
+    listed = {cls: set(python) for cls, python, _ in REQUIRED}
+
+    assert {cls: required_fields(cls) for cls in model_classes if required_fields(cls)} == listed
+
+
+@pytest.mark.parametrize(("cls", "name", "python", "wire"), REQUIRED_FIELDS)
+def test_a_required_field_given_none_to_the_constructor_is_a_validation_error_naming_it(
+    cls: type, name: str, python: dict[str, Any], wire: dict[str, Any]
+) -> None:
+    cls(**python)  # the table's arguments are valid
+
+    with pytest.raises(ValidationError) as info:
+        cls(**{**python, name: None})
+
+    assert info.value.field == name
+    assert "required" in info.value.reason
+
+
+@pytest.mark.parametrize(("cls", "name", "python", "wire"), REQUIRED_FIELDS)
+def test_a_required_key_given_null_to_from_dict_is_a_validation_error_naming_it(
+    cls: type, name: str, python: dict[str, Any], wire: dict[str, Any]
+) -> None:
+    from_dict(cls, wire)
+
+    with pytest.raises(ValidationError) as info:
+        from_dict(cls, {**wire, name: None})
+
+    assert info.value.field == name
+    assert info.value.reason == "is required"
+
+
+@pytest.mark.parametrize(("cls", "name", "python", "wire"), REQUIRED_FIELDS)
+def test_a_required_key_missing_from_from_dict_is_a_validation_error_naming_it(
+    cls: type, name: str, python: dict[str, Any], wire: dict[str, Any]
+) -> None:
+    with pytest.raises(ValidationError) as info:
+        from_dict(cls, {key: value for key, value in wire.items() if key != name})
+
+    assert info.value.field == name
+    assert info.value.reason == "is required"
+
+
+def test_a_required_field_missing_from_a_nested_dict_is_named_by_its_path() -> None:
+    with pytest.raises(ValidationError) as info:
+        from_dict(ActionModel, {"action_name": "Signed Up", "request": {"time": None}})
+
+    assert info.value.field == "request.uri"
+
+
+@pytest.mark.parametrize("cls", [EventModel, ActionModel])
+def test_a_none_transaction_id_given_in_code_is_refused_not_replaced(cls: type) -> None:
+    python = next(python for model, python, _ in REQUIRED if model is cls)
+
+    with pytest.raises(ValidationError) as info:
+        cls(**python, transaction_id=None)
+
+    assert info.value.field == "transaction_id"
+
+
+# --- spans, weights, content lengths, subscription items ---
+
+
+def test_a_span_takes_span_ids_and_link_objects_as_links() -> None:
+    links: list[Any] = ["53995c3f42cd8ad8", {"trace_id": "4bf9", "span_id": "00f0"}]
+
+    span = SpanModel(id="00f067aa0ba902b7", links=links, status=2)
+
+    assert span.links == links
+
+
+def test_from_dict_reads_the_references_parent_span_id_as_parent_id() -> None:
+    span = from_dict(SpanModel, {"id": "a1", "parent_span_id": "b2"})
+
+    assert span == SpanModel(id="a1", parent_id="b2")
+
+
+def test_from_dict_takes_parent_id_and_parent_span_id_when_they_agree() -> None:
+    span = from_dict(SpanModel, {"parent_id": "b2", "parent_span_id": "b2"})
+
+    assert span.parent_id == "b2"
+
+
+def test_from_dict_refuses_parent_id_and_parent_span_id_that_disagree() -> None:
+    with pytest.raises(ValidationError) as info:
+        from_dict(
+            EventModel,
+            {"request": REQUEST_JSON, "span": {"parent_id": "b2", "parent_span_id": "c3"}},
+        )
+
+    assert info.value.field == "span.parent_id"
+    assert "parent_span_id" in info.value.reason
+
+
+def test_a_misspelled_span_key_is_refused_with_a_hint() -> None:
+    with pytest.raises(ValidationError, match="did you mean 'parent_id'") as info:
+        from_dict(SpanModel, {"parent": "b2"})
+
+    assert info.value.field == "parent"
+
+
+def test_a_weight_of_zero_means_not_sampled_and_is_valid() -> None:
+    assert EventModel(request=request(), weight=0).weight == 0
+
+
+def test_content_length_of_zero_or_more_is_kept() -> None:
+    assert request(content_length=0).content_length == 0
+    assert response(content_length=126).content_length == 126
+
+
+def test_a_subscription_item_created_at_is_normalized_to_utc_milliseconds() -> None:
+    item = SubscriptionItemModel(plan_id="p", created_at="2024-05-01T14:00:00.123456+02:00")
+
+    assert item.created_at == datetime(2024, 5, 1, 12, 0, 0, 123000, tzinfo=UTC)
+
+
+@pytest.mark.parametrize("key", ["item_price_id", "status", "quantity"])
+def test_subscription_item_keys_the_collector_does_not_document_are_refused(key: str) -> None:
+    with pytest.raises(ValidationError) as info:
+        from_dict(SubscriptionItemModel, {"plan_id": "p", key: "x"})
+
+    assert info.value.field == key
+
+
 # --- static types: mypy flags wrong types in user code ---
 
 MYPY_SNIPPET = """\
@@ -577,10 +788,14 @@ import httpx
 
 from moesifapi import (
     ActionModel,
+    AppConfig,
     CampaignModel,
     EventModel,
     EventRequestModel,
     EventResponseModel,
+    GovernanceRule,
+    SpanModel,
+    SubscriptionItemModel,
     SubscriptionModel,
     UserModel,
     from_dict,
@@ -593,6 +808,8 @@ EventRequestModel(time="2024-05-01T00:00:00Z", uri="/a", verb="GET", headers=htt
 EventModel(request=request, direction="Outgoing", weight=2, metadata={"a": [1, {"b": None}]})
 UserModel(user_id="u", campaign=CampaignModel(utm_source="news"))
 wire: bytes = to_json([UserModel(user_id="u")])
+EventModel(request=request, weight=0, span=SpanModel(parent_id="p", links=["s", {"a": 1}]))
+path: str = from_dict(AppConfig, {}).regex_config[0].conditions[0].path
 UserModel(user_id=123)  # WRONG
 UserModel(user_id="u", metadata=["not", "a", "mapping"])  # WRONG
 EventResponseModel(time=when, status="200", headers={})  # WRONG
@@ -606,6 +823,12 @@ SubscriptionModel(subscription_id="s", company_id="c", items=[{"plan_id": "p"}])
 CampaignModel(utm_sorce="news")  # WRONG
 text: str = to_json(UserModel(user_id="u"))  # WRONG
 status: str = from_dict(EventResponseModel, {}).status  # WRONG
+rate: str = from_dict(AppConfig, {}).regex_config[0].sample_rate  # WRONG
+value: int = from_dict(AppConfig, {}).regex_config[0].conditions[0].value  # WRONG
+GovernanceRule(type="plan")  # WRONG
+SubscriptionItemModel(price_id="p")  # WRONG
+SubscriptionItemModel(plan_id="p", quantity=1)  # WRONG
+SpanModel(links=[1])  # WRONG
 """
 
 
@@ -637,6 +860,6 @@ def test_mypy_flags_wrong_types_in_user_code(tmp_path: Path, pytestconfig: pytes
         for number, line in enumerate(MYPY_SNIPPET.splitlines(), start=1)
         if line.endswith("# WRONG")
     }
-    assert len(wrong) == 13
+    assert len(wrong) == 19
     # Every wrong line is flagged, and the correct lines above them are not.
     assert flagged == wrong, stdout

@@ -21,11 +21,20 @@ from hypothesis import strategies as st
 from moesifapi import (
     ActionModel,
     ActionRequestModel,
+    AppConfig,
     CampaignModel,
     CompanyModel,
+    EntityRuleValues,
     EventModel,
     EventRequestModel,
     EventResponseModel,
+    GovernanceResponse,
+    GovernanceRule,
+    RegexCondition,
+    RegexConditionGroup,
+    RegexSamplingRule,
+    RuleVariable,
+    SpanModel,
     SubscriptionItemModel,
     SubscriptionModel,
     UserModel,
@@ -92,6 +101,17 @@ def bodies(draw: st.DrawFn) -> dict[str, Any]:
     return {"body": body, "transfer_encoding": draw(st.sampled_from([None, ""]))}
 
 
+counts = st.none() | st.integers(min_value=0)
+span_links = st.lists(text | st.dictionaries(text, json_values, max_size=3), max_size=3)
+spans = st.builds(
+    SpanModel,
+    id=optional_text,
+    parent_id=optional_text,
+    links=st.none() | span_links,
+    status=st.none() | st.integers(),
+)
+
+
 @st.composite
 def event_requests(draw: st.DrawFn) -> EventRequestModel:
     return EventRequestModel(
@@ -101,6 +121,7 @@ def event_requests(draw: st.DrawFn) -> EventRequestModel:
         headers=draw(headers),
         api_version=draw(optional_text),
         ip_address=draw(optional_text),
+        content_length=draw(counts),
         **draw(bodies()),
     )
 
@@ -112,6 +133,7 @@ def event_responses(draw: st.DrawFn) -> EventResponseModel:
         status=draw(st.integers(min_value=100, max_value=599)),
         headers=draw(headers),
         ip_address=draw(optional_text),
+        content_length=draw(counts),
         **draw(bodies()),
     )
 
@@ -130,8 +152,9 @@ def events(draw: st.DrawFn) -> EventModel:
         subscription_id=draw(optional_text),
         action_name=draw(optional_text),
         trace_id=draw(optional_text),
+        span=draw(st.none() | spans),
         direction=draw(st.sampled_from([None, "Incoming", "Outgoing", "Internal"])),
-        weight=draw(st.none() | st.integers(min_value=1)),
+        weight=draw(st.none() | st.integers(min_value=0)),
         metadata=draw(metadata),
         tags=draw(optional_text),
         blocked_by=draw(optional_text),
@@ -200,12 +223,11 @@ def actions(draw: st.DrawFn) -> ActionModel:
 
 subscription_items = st.builds(
     SubscriptionItemModel,
-    item_price_id=optional_text,
-    price_id=optional_text,
-    plan_id=optional_text,
+    plan_id=ids,
     subscription_item_id=optional_text,
-    status=optional_text,
-    quantity=st.none() | st.integers(),
+    price_id=optional_text,
+    unit_of_measure=optional_text,
+    created_at=optional_datetimes,
     metadata=metadata,
 )
 
@@ -218,6 +240,74 @@ subscriptions = st.builds(
     current_period_end=optional_datetimes,
     items=st.none() | st.lists(subscription_items, max_size=3),
     metadata=metadata,
+)
+
+
+# --- read models: what GET /config and GET /rules answer ---
+
+# Keys no read model has a field for, so they land in `extra`.
+new_keys = st.text(min_size=1, max_size=8).map(lambda key: f"new_{key}")
+extras = st.dictionaries(new_keys, json_values, max_size=2)
+rates = st.integers(min_value=0, max_value=100)
+regex_conditions = st.builds(RegexCondition, path=ids, value=text, extra=extras)
+regex_sampling_rules = st.builds(
+    RegexSamplingRule,
+    conditions=st.lists(regex_conditions, max_size=2),
+    sample_rate=rates,
+    extra=extras,
+)
+rule_entries = st.dictionaries(
+    ids,
+    st.lists(
+        st.builds(
+            EntityRuleValues,
+            rules=ids,
+            values=st.dictionaries(text, text, max_size=2),
+            extra=extras,
+        ),
+        max_size=2,
+    ),
+    max_size=2,
+)
+app_configs = st.builds(
+    AppConfig,
+    org_id=optional_text,
+    app_id=optional_text,
+    sample_rate=st.none() | rates,
+    block_bot_traffic=st.none() | st.booleans(),
+    user_sample_rate=st.dictionaries(text, rates, max_size=3),
+    company_sample_rate=st.dictionaries(text, rates, max_size=3),
+    user_rules=rule_entries,
+    company_rules=rule_entries,
+    regex_config=st.lists(regex_sampling_rules, max_size=2),
+    extra=extras,
+)
+governance_rules = st.builds(
+    GovernanceRule,
+    id=optional_text,
+    name=optional_text,
+    type=st.sampled_from([None, "regex", "user", "company"]),
+    block=st.none() | st.booleans(),
+    applied_to=st.sampled_from([None, "matching", "not_matching"]),
+    applied_to_unidentified=st.none() | st.booleans(),
+    response=st.none()
+    | st.builds(
+        GovernanceResponse,
+        status=st.none() | st.integers(min_value=100, max_value=599),
+        headers=st.dictionaries(text, text, max_size=2),
+        body=json_values,
+        extra=extras,
+    ),
+    variables=st.lists(st.builds(RuleVariable, name=text, path=text, extra=extras), max_size=2),
+    regex_config=st.lists(
+        st.builds(
+            RegexConditionGroup, conditions=st.lists(regex_conditions, max_size=2), extra=extras
+        ),
+        max_size=2,
+    ),
+    state=st.none() | st.integers(),
+    created_at=optional_datetimes,
+    extra=extras,
 )
 
 
@@ -256,6 +346,25 @@ def test_any_action_round_trips(action: ActionModel) -> None:
 @given(subscriptions)
 def test_any_subscription_round_trips(subscription: SubscriptionModel) -> None:
     assert round_trip(subscription) == subscription
+
+
+@EXAMPLES
+@given(st.one_of(app_configs, governance_rules))
+def test_any_read_model_round_trips_with_its_unknown_keys(model: Any) -> None:
+    assert round_trip(model) == model
+
+
+@EXAMPLES
+@given(app_configs)
+def test_integers_written_as_floats_read_as_the_same_config(config: AppConfig) -> None:
+    wire = json.loads(to_json(config))
+    if "sample_rate" in wire:
+        wire["sample_rate"] = float(wire["sample_rate"])
+    wire["user_sample_rate"] = {key: float(rate) for key, rate in wire["user_sample_rate"].items()}
+    for rule in wire["regex_config"]:
+        rule["sample_rate"] = float(rule["sample_rate"])
+
+    assert from_dict(AppConfig, wire) == config
 
 
 @EXAMPLES

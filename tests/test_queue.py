@@ -336,7 +336,7 @@ def test_items_a_loop_end_cannot_deliver_in_time_go_to_on_error_and_the_log(
     assert all(isinstance(e, moesifapi.ShutdownTimeoutError) for e, _ in errors.calls)
     assert (client.stats.failed, client.stats.pending) == (50, 0)
     (line,) = [r.getMessage() for r in caplog.records if "not delivered" in r.getMessage()]
-    assert "50 item(s)" in line
+    assert "50 items not delivered" in line
     assert "event loop ended" in line
 
 

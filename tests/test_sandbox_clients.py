@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -192,6 +194,68 @@ async def test_config_and_rules_set_on_the_sandbox_are_read_back_typed(
     assert config.etag == collector.config_etag
     assert [(r.id, r.block) for r in rules] == [("r1", True)]
     assert rules.tag == collector.rules_tag
+
+
+GOLDEN = Path(__file__).parent / "golden"
+
+
+def golden(name: str) -> Any:
+    return json.loads((GOLDEN / name).read_text(encoding="utf-8"))
+
+
+async def test_the_references_span_event_arrives_with_its_span_under_parent_id(
+    make_client: Callable[..., Client], collector: Collector
+) -> None:
+    sent = golden("event_with_span.json")
+
+    await call(make_client(), "create_event", sent)
+
+    (stored,) = collector.events
+    assert stored["span"] == {"id": "00f067aa0ba902b7", "parent_id": "b3c3f3c3f3c3f3c3"}
+    assert stored["transaction_id"] == sent["transaction_id"]
+    assert stored["request"]["body"] == sent["request"]["body"]
+    assert stored["metadata"] == sent["metadata"]
+
+
+async def test_the_references_subscriptions_and_actions_arrive_unchanged(
+    make_client: Callable[..., Client], collector: Collector
+) -> None:
+    sent_subscriptions = golden("subscriptions_batch.json")
+    sent_actions = golden("actions_batch.json")
+    client = make_client()
+
+    await call(client, "update_subscriptions_batch", sent_subscriptions)
+    await call(client, "create_actions_batch", sent_actions)
+
+    stored = collector.subscriptions
+    assert stored["12345"]["items"] == [{"plan_id": "my_custom_plan"}]
+    for sent in sent_subscriptions:
+        assert {key: stored[sent["subscription_id"]][key] for key in sent} == sent
+    arrived = [
+        {key: action[key] for key in sent}
+        for action, sent in zip(collector.actions, sent_actions, strict=True)
+    ]
+    assert arrived == sent_actions
+
+
+async def test_a_sandbox_config_with_float_rates_and_a_new_key_reads_typed(
+    make_client: Callable[..., Client], collector: Collector
+) -> None:
+    collector.config = {
+        **collector.config,
+        "sample_rate": 50.0,
+        "regex_config": [
+            {"conditions": [{"path": "request.verb", "value": "GET"}], "sample_rate": 20.0}
+        ],
+        "new_key": 1,
+    }
+
+    config = await call(make_client(), "get_app_config")
+
+    assert config.sample_rate == 50
+    assert config.regex_config[0].conditions[0].path == "request.verb"
+    assert config.regex_config[0].sample_rate == 20
+    assert config.extra == {"new_key": 1}
 
 
 async def test_two_partial_user_updates_merge_like_the_api_reference_says(

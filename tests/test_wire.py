@@ -22,10 +22,16 @@ from moesifapi import (
     AppConfig,
     CampaignModel,
     CompanyModel,
+    EntityRuleValues,
     EventModel,
     EventRequestModel,
     EventResponseModel,
+    GovernanceResponse,
     GovernanceRule,
+    RegexCondition,
+    RegexConditionGroup,
+    RegexSamplingRule,
+    RuleVariable,
     SubscriptionItemModel,
     SubscriptionModel,
     UserModel,
@@ -133,11 +139,11 @@ def test_nested_models_are_written_as_objects() -> None:
     subscription = SubscriptionModel(
         subscription_id="s1",
         company_id="c1",
-        items=[SubscriptionItemModel(plan_id="pro", quantity=3)],
+        items=[SubscriptionItemModel(plan_id="pro", unit_of_measure="seat")],
     )
     user = UserModel(user_id="u", campaign=CampaignModel(utm_source="newsletter"))
 
-    assert to_dict(subscription)["items"] == [{"plan_id": "pro", "quantity": 3}]
+    assert to_dict(subscription)["items"] == [{"plan_id": "pro", "unit_of_measure": "seat"}]
     assert to_dict(user)["campaign"] == {"utm_source": "newsletter"}
 
 
@@ -210,13 +216,13 @@ def test_from_dict_reads_nested_lists_of_models() -> None:
             "subscription_id": "s1",
             "company_id": "c1",
             "current_period_start": "2024-05-01T00:00:00Z",
-            "items": [{"plan_id": "pro", "quantity": 2}, {"price_id": "p_1"}],
+            "items": [{"plan_id": "pro", "price_id": "p_1"}, {"plan_id": "team"}],
         },
     )
 
     assert subscription.items == [
-        SubscriptionItemModel(plan_id="pro", quantity=2),
-        SubscriptionItemModel(price_id="p_1"),
+        SubscriptionItemModel(plan_id="pro", price_id="p_1"),
+        SubscriptionItemModel(plan_id="team"),
     ]
 
 
@@ -228,32 +234,215 @@ def test_governance_rule_maps_json_underscore_id_to_id() -> None:
 
     assert rule.id == "r1"
     assert rule.name == "Block bots"
-    assert to_dict(rule) == {"_id": "r1", "name": "Block bots", "block": True}
+    assert to_dict(rule) == {
+        "_id": "r1",
+        "name": "Block bots",
+        "block": True,
+        "variables": [],
+        "regex_config": [],
+    }
 
 
-def test_governance_rule_ignores_unknown_keys() -> None:
+def test_governance_rule_keeps_unknown_keys_in_extra() -> None:
     rule = from_dict(GovernanceRule, {"_id": "r1", "added_next_year": {"x": 1}, "priority": 3})
 
-    assert rule == GovernanceRule(id="r1")
+    assert rule == GovernanceRule(id="r1", extra={"added_next_year": {"x": 1}, "priority": 3})
 
 
-def test_app_config_ignores_unknown_keys() -> None:
+def test_app_config_keeps_unknown_keys_in_extra() -> None:
     config = from_dict(AppConfig, {"org_id": "o1", "sample_rate": 50, "new_setting": [1, 2]})
 
-    assert config == AppConfig(org_id="o1", sample_rate=50)
+    assert config == AppConfig(org_id="o1", sample_rate=50, extra={"new_setting": [1, 2]})
 
 
 def test_app_config_etag_is_not_part_of_the_json() -> None:
     config = AppConfig(app_id="a1", etag='"v2"')
 
-    assert to_dict(config) == {"app_id": "a1"}
+    assert to_dict(config) == {
+        "app_id": "a1",
+        "user_sample_rate": {},
+        "company_sample_rate": {},
+        "user_rules": {},
+        "company_rules": {},
+        "regex_config": [],
+    }
 
 
-def test_write_models_reject_unknown_keys_that_read_models_ignore() -> None:
+def test_write_models_reject_unknown_keys_that_read_models_keep() -> None:
     with pytest.raises(ValidationError) as info:
         from_dict(CompanyModel, {"company_id": "c", "new_setting": 1})
 
     assert info.value.field == "new_setting"
+
+
+def test_a_nested_write_model_rejects_an_unknown_key_with_a_hint() -> None:
+    with pytest.raises(ValidationError, match="did you mean 'plan_id'") as info:
+        from_dict(
+            SubscriptionModel,
+            {"subscription_id": "s", "company_id": "c", "items": [{"plan_idd": "p"}]},
+        )
+
+    assert info.value.field == "items[0].plan_idd"
+
+
+# A GET /config answer with every part typed, a key Moesif may add one day at each
+# level, and integers written as floats.
+CONFIG_JSON: dict[str, Any] = {
+    "org_id": "o1",
+    "app_id": "a1",
+    "sample_rate": 50.0,
+    "user_sample_rate": {"u1": 10, "u2": 25.0},
+    "company_sample_rate": {"c1": 0},
+    "user_rules": {"u1": [{"rules": "r1", "values": {"0": "rome"}, "added": True}]},
+    "company_rules": {},
+    "regex_config": [
+        {
+            "conditions": [{"path": "request.route", "value": "/health/.*", "flags": "i"}],
+            "sample_rate": 0.0,
+            "priority": 1,
+        }
+    ],
+    "new_top_level_setting": {"x": [1, 2]},
+}
+
+
+def test_app_config_reads_typed_sampling_and_rule_entries() -> None:
+    config = from_dict(AppConfig, CONFIG_JSON)
+
+    assert config.sample_rate == 50
+    assert config.user_sample_rate == {"u1": 10, "u2": 25}
+    assert config.company_sample_rate == {"c1": 0}
+    assert config.regex_config == [
+        RegexSamplingRule(
+            conditions=[
+                RegexCondition(path="request.route", value="/health/.*", extra={"flags": "i"})
+            ],
+            sample_rate=0,
+            extra={"priority": 1},
+        )
+    ]
+    assert config.user_rules == {
+        "u1": [EntityRuleValues(rules="r1", values={"0": "rome"}, extra={"added": True})]
+    }
+    assert config.extra == {"new_top_level_setting": {"x": [1, 2]}}
+
+
+def test_integral_floats_from_the_server_become_ints() -> None:
+    config = from_dict(AppConfig, CONFIG_JSON)
+
+    assert type(config.sample_rate) is int
+    assert {type(rate) for rate in config.user_sample_rate.values()} == {int}
+    assert type(config.regex_config[0].sample_rate) is int
+
+
+def test_a_fractional_float_for_an_int_is_still_refused_naming_the_field() -> None:
+    with pytest.raises(ValidationError) as info:
+        from_dict(AppConfig, {"regex_config": [{"conditions": [], "sample_rate": 12.5}]})
+
+    assert info.value.field == "regex_config[0].sample_rate"
+
+
+def test_a_float_for_an_int_in_a_write_model_is_refused() -> None:
+    with pytest.raises(ValidationError) as info:
+        from_dict(EventModel, {"request": to_dict(request()), "weight": 2.0})
+
+    assert info.value.field == "weight"
+
+
+def test_a_read_model_writes_its_unknown_keys_back_out() -> None:
+    config = from_dict(AppConfig, CONFIG_JSON)
+
+    out = to_dict(config)
+
+    assert out["new_top_level_setting"] == {"x": [1, 2]}
+    assert out["regex_config"][0]["priority"] == 1
+    assert out["regex_config"][0]["conditions"][0] == {
+        "path": "request.route",
+        "value": "/health/.*",
+        "flags": "i",
+    }
+    assert from_dict(AppConfig, out) == config
+
+
+def test_a_known_key_wins_over_the_same_key_in_extra() -> None:
+    assert to_dict(RuleVariable(name="0", path="a", extra={"path": "b"})) == {
+        "name": "0",
+        "path": "a",
+    }
+
+
+# The reference's Get Rules example, with a state (Moesif's Rack middleware shows one)
+# and a key the reference does not list.
+RULE_JSON: dict[str, Any] = {
+    "_id": "64ca685a833073c6b41b15f3",
+    "created_at": "2024-10-01T00:00:00.000",
+    "name": "Block Free Users who Exceeded their Monthly Quota",
+    "block": True,
+    "type": "user",
+    "state": 2.0,
+    "applied_to": "matching",
+    "applied_to_unidentified": False,
+    "variables": [{"name": "0", "path": "body.plan_name"}, {"name": "1", "path": "body.quota"}],
+    "regex_config": [
+        {"conditions": [{"path": "request.route", "value": "/v1/.*"}]},
+        {"conditions": [{"path": "request.verb", "value": "POST"}]},
+    ],
+    "response": {
+        "status": 429.0,
+        "headers": {"X-Rate-Limit-Month": "{{1}}"},
+        "body": {"error_code": "too_many_requests", "message": "Over {{1}} on {{0}}."},
+    },
+    "cohorts": [{"id": "645c3793cba73323bb0760e6"}],
+}
+
+
+def test_a_governance_rule_reads_typed_parts() -> None:
+    rule = from_dict(GovernanceRule, RULE_JSON)
+
+    assert (rule.id, rule.type, rule.applied_to, rule.state) == (
+        "64ca685a833073c6b41b15f3",
+        "user",
+        "matching",
+        2,
+    )
+    assert rule.created_at == datetime(2024, 10, 1, tzinfo=UTC)
+    assert rule.variables == [
+        RuleVariable(name="0", path="body.plan_name"),
+        RuleVariable(name="1", path="body.quota"),
+    ]
+    assert rule.response == GovernanceResponse(
+        status=429,
+        headers={"X-Rate-Limit-Month": "{{1}}"},
+        body={"error_code": "too_many_requests", "message": "Over {{1}} on {{0}}."},
+    )
+    assert rule.extra == {"cohorts": [{"id": "645c3793cba73323bb0760e6"}]}
+
+
+def test_a_governance_rules_regex_config_is_a_list_of_condition_groups() -> None:
+    rule = from_dict(GovernanceRule, RULE_JSON)
+
+    assert rule.regex_config == [
+        RegexConditionGroup(conditions=[RegexCondition(path="request.route", value="/v1/.*")]),
+        RegexConditionGroup(conditions=[RegexCondition(path="request.verb", value="POST")]),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"type": "plan"}, "type"),
+        ({"applied_to": "everyone"}, "applied_to"),
+        ({"variables": [{"name": "0"}]}, "variables[0].path"),
+        ({"response": {"headers": {"X-N": 1}}}, "response.headers.X-N"),
+    ],
+)
+def test_a_governance_rule_with_a_known_key_of_the_wrong_kind_is_refused(
+    changes: dict[str, Any], field: str
+) -> None:
+    with pytest.raises(ValidationError) as info:
+        from_dict(GovernanceRule, {**RULE_JSON, **changes})
+
+    assert info.value.field == field
 
 
 # --- metadata encoding ---

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime, timezone
+from typing import Literal
 
 import httpx
 from typing_extensions import assert_type
@@ -18,21 +19,33 @@ from moesifapi import (
     ActionModel,
     ActionRequestModel,
     AppConfig,
+    AsyncMoesifClient,
     CampaignModel,
     CompanyModel,
     Direction,
+    EntityRuleValues,
     EventModel,
     EventRequestModel,
     EventResponseModel,
+    GovernanceResponse,
     GovernanceRule,
+    Health,
+    MoesifClient,
     MoesifError,
+    RegexConditionGroup,
+    RuleVariable,
+    SpanLink,
+    SpanModel,
     SubscriptionItemModel,
     SubscriptionModel,
     UserModel,
     ValidationError,
     from_dict,
+    mask_body_fields,
+    mask_headers,
     to_dict,
     to_json,
+    truncate_bodies,
 )
 
 # --- building models: every input form the docs show type-checks ---
@@ -67,7 +80,7 @@ action = ActionModel(action_name="Signed Up", request=ActionRequestModel(uri="/s
 subscription = SubscriptionModel(
     subscription_id="s1",
     company_id="c1",
-    items=[SubscriptionItemModel(plan_id="pro", quantity=1)],
+    items=[SubscriptionItemModel(plan_id="pro", unit_of_measure="seat")],
 )
 
 # --- attribute types are precise ---
@@ -109,6 +122,63 @@ assert_type(to_dict(event), dict[str, object])
 
 parsed_users: list[UserModel] = [from_dict(UserModel, item) for item in [{"user_id": "a"}]]
 first_id: str = parsed_users[0].user_id
+
+# --- spans, and the typed parts of the app config and governance rules ---
+
+span = SpanModel(id="00f067aa0ba902b7", parent_id="b3c3", links=["53995c3f", {"span_id": "a"}])
+traced = EventModel(request=request, span=span, weight=0)
+assert_type(traced.span, SpanModel | None)
+assert_type(span.links, list[SpanLink] | None)
+assert_type(span.status, int | None)
+assert_type(request.content_length, int | None)
+assert_type(SubscriptionItemModel(plan_id="p").created_at, datetime | None)
+
+config = from_dict(AppConfig, {})
+path: str = config.regex_config[0].conditions[0].path
+pattern: str = config.regex_config[0].conditions[0].value
+regex_rate: int = config.regex_config[0].sample_rate
+user_rate: int | None = config.user_sample_rate.get("u1")
+assert_type(config.user_sample_rate, Mapping[str, int])
+assert_type(config.company_rules, Mapping[str, list[EntityRuleValues]])
+assert_type(config.user_rules["u1"][0].values, Mapping[str, str])
+assert_type(config.extra, Mapping[str, object])
+
+rule = from_dict(GovernanceRule, {"_id": "r1"})
+assert_type(rule.type, Literal["regex", "user", "company"] | None)
+assert_type(rule.applied_to, Literal["matching", "not_matching"] | None)
+assert_type(rule.response, GovernanceResponse | None)
+assert_type(rule.variables, list[RuleVariable])
+assert_type(rule.regex_config, list[RegexConditionGroup])
+variable_path: str = rule.variables[0].path
+condition_value: str = rule.regex_config[0].conditions[0].value
+if rule.response is not None:
+    assert_type(rule.response.status, int | None)
+    assert_type(rule.response.headers, Mapping[str, str])
+
+# --- limits and masking ---
+
+assert_type(truncate_bodies(event), EventModel)
+assert_type(truncate_bodies(event, max_bytes=1000), EventModel)
+assert_type(mask_headers({"authorization": "t"}, ["Authorization"]), dict[str, str])
+assert_type(mask_headers(httpx.Headers(), ("Cookie",), mask="<masked>"), dict[str, str])
+assert_type(mask_body_fields({"password": "p"}, {"password"}), object)
+
+# --- the health probe ---
+
+
+def probe(client: MoesifClient) -> None:
+    health = client.check_health()
+    assert_type(health, Health)
+    assert_type(health.status, bool)
+    assert_type(health.region, str)
+    assert_type(health.extra, Mapping[str, object])
+
+
+async def probe_async(client: AsyncMoesifClient) -> None:
+    assert_type(await client.check_health(), Health)
+
+
+suffixed = MoesifClient(application_id="app", user_agent_suffix="acme-gateway/2.1")
 
 # --- errors ---
 

@@ -11,9 +11,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from .._constants import MAX_EVENT_BYTES
 from .._wire import from_dict, to_json
+from .._wording import counted
 from ..exceptions import ValidationError
-from ..models import EventModel
+from ..models import ActionModel, EventModel
 from ._kinds import KINDS, RecordKind, detect_kind
 from ._records import InputError, InputFile, Location, RawRecord, read_records
 
@@ -76,7 +78,8 @@ class StaleEvents:
             return None
         more = ", ..." if self.count > len(self.examples) else ""
         return (
-            f"warning: {self.count} of {total} events are older than"
+            f"warning: {self.count} of {counted(total, 'event')}"
+            f" {'is' if self.count == 1 else 'are'} older than"
             f" {MAX_EVENT_AGE.days} days ({', '.join(self.examples)}{more}; oldest"
             f" {self.oldest:%Y-%m-%d}); the live Moesif API rejects events that old"
         )
@@ -110,6 +113,12 @@ def check_sendable(model: Any, max_item_bytes: int) -> None:
     carry, or more bytes than a request may hold. The client would find the same, but
     only once earlier chunks had been sent."""
     size = len(to_json(model))
+    kind = {EventModel: "event", ActionModel: "action"}.get(type(model))
+    if kind is not None and size > MAX_EVENT_BYTES:
+        raise ValidationError(
+            f"encodes to {size} bytes, over the Collector API's {MAX_EVENT_BYTES}-byte"
+            f" limit for one {kind}"
+        )
     if size + 2 > max_item_bytes:  # the brackets of the batch array
         raise ValidationError(
             f"encodes to {size} bytes, over the {max_item_bytes}-byte batch limit"

@@ -21,7 +21,7 @@ from .._wire import to_json
 from ..exceptions import ValidationError
 from ..testing import DEFAULT_APPLICATION_ID
 from ._checking import StaleEvents, check_inputs, check_sendable, valid_models
-from ._connection import Connection, UsageError, connect
+from ._connection import Connection, UsageError, connect, hint_for
 from ._delivery import Delivery, deliver, undelivered_path_for
 from ._har import convert_entries, read_har_entries
 from ._kinds import KINDS, RecordKind
@@ -139,7 +139,7 @@ def run_sandbox(args: argparse.Namespace) -> int:
     if args.dump:
         argv += ["--dump", args.dump]
     try:
-        return testing_main(argv)
+        return testing_main(argv, prog="moesif")
     except OSError as error:
         raise UsageError(
             f"cannot serve on {args.host}:{args.port}: {error.strerror or error}"
@@ -173,7 +173,7 @@ def _deliver_and_report(
         say(_summary(delivery, skipped, connection.requests, elapsed))
     if delivery.error is None:
         return 0
-    return _report_failure(delivery, total, rerun_type)
+    return _report_failure(delivery, total, rerun_type, hint_for(delivery.error, args))
 
 
 def _max_batch_bytes(args: argparse.Namespace) -> int:
@@ -189,10 +189,10 @@ def _summary(delivery: Delivery, skipped: int, requests: int, seconds: float) ->
     )
 
 
-def _report_failure(delivery: Delivery, total: int, rerun_type: bool) -> int:
+def _report_failure(delivery: Delivery, total: int, rerun_type: bool, hint: str = "") -> int:
     kind = delivery.kind
     interrupted = isinstance(delivery.error, KeyboardInterrupt)
-    reason = "interrupted" if interrupted else one_line(str(delivery.error))
+    reason = "interrupted" if interrupted else one_line(str(delivery.error)) + hint
     say(f"moesif: error: delivery stopped after {delivery.sent} of {kind.count(total)}: {reason}")
     if delivery.undelivered_path is not None:
         type_option = f" --type {kind.name}" if rerun_type else ""

@@ -15,9 +15,9 @@ import httpx
 
 from .. import _constants as c
 from .._client import MoesifClient
-from ..exceptions import ValidationError
+from ..exceptions import NotFoundError, ValidationError
 
-__all__ = ["Connection", "UsageError", "connect"]
+__all__ = ["Connection", "UsageError", "connect", "hint_for"]
 
 # The client's own option names, as a user of the command line knows them.
 _OPTION_FOR_FIELD = {
@@ -78,6 +78,25 @@ def connect(args: argparse.Namespace) -> Iterator[Connection]:
             yield Connection(client, request_count)
     finally:
         http.close()
+
+
+def hint_for(error: BaseException | None, args: argparse.Namespace) -> str:
+    """What to add to `error`'s message to help: for a 404 from a base URL that does
+    not end in /v1 (``http://localhost:9500`` for ``http://localhost:9500/v1``), the
+    URL with it. Empty when there is nothing to add."""
+    while error is not None and not isinstance(error, NotFoundError):
+        error = error.__cause__  # a PartialBatchError carries the 404 as its cause
+    if error is None:
+        return ""
+    chosen = getattr(args, "base_url", None) or os.environ.get(c.BASE_URL_ENV)
+    base = (chosen or c.DEFAULT_BASE_URL).rstrip("/")
+    try:
+        path = httpx.URL(base).path.rstrip("/")
+    except (httpx.InvalidURL, TypeError):
+        return ""
+    if path.endswith("/v1"):
+        return ""
+    return f" (did you mean --base-url {base}/v1? The Collector API's paths start with /v1)"
 
 
 def _for_command_line(error: ValidationError) -> str:

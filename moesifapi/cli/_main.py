@@ -1,7 +1,8 @@
 """The `moesif` entry point: parse the command line, run the command, map errors to exits.
 
-Exit status 0 means done, 1 delivery failed, 2 a usage or validation error. Every
-failure is one line on stderr; ``--debug`` adds the traceback.
+Exit status 0 means done, 1 delivery failed, 2 a usage or validation error, 130
+interrupted (Ctrl-C). Every failure is one line on stderr starting ``moesif: error:``;
+``--debug`` adds the traceback.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from collections.abc import Sequence
 from ..exceptions import APIError, ValidationError
 from ._checking import KindUnclearError
 from ._commands import INTERRUPTED, one_line, run_config, run_import_har, run_sandbox, run_send, say
-from ._connection import UsageError
+from ._connection import UsageError, hint_for
 from ._parser import build_parser
 from ._records import InputError
 
@@ -41,9 +42,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (UsageError, InputError, KindUnclearError, ValidationError) as error:
         return _fail(error, USAGE_ERROR, debug)
     except APIError as error:
-        return _fail(error, FAILURE, debug)
+        return _fail(error, FAILURE, debug, hint=hint_for(error, args))
     except KeyboardInterrupt:
-        say("moesif: interrupted")
+        say("moesif: error: interrupted")
         return INTERRUPTED
     except BrokenPipeError:
         # The reader of our output went away (`| head`): stop quietly, and keep Python
@@ -57,15 +58,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         if debug:
             raise
         say(
-            f"moesif: internal error: {type(error).__name__}: {one_line(str(error))}"
+            f"moesif: error: internal error: {type(error).__name__}: {one_line(str(error))}"
             " (run again with --debug for the traceback)"
         )
         return FAILURE
     return status
 
 
-def _fail(error: BaseException, status: int, debug: bool) -> int:
+def _fail(error: BaseException, status: int, debug: bool, hint: str = "") -> int:
     if debug:
         traceback.print_exception(error)
-    say(f"moesif: error: {one_line(str(error))}")
+    say(f"moesif: error: {one_line(str(error))}{hint}")
     return status

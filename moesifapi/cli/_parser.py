@@ -8,7 +8,9 @@ the client is built, so an option left out never hides an environment variable.
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Callable
+from typing import NoReturn
 
 from .. import _constants as c
 from .._version import __version__
@@ -38,9 +40,10 @@ examples:
   moesif sandbox                                a local Collector API to try things on
 
 exit status:
-  0  everything was delivered (or, for sandbox and config, ran fine)
-  1  delivery failed; undelivered records were saved to a file `moesif send` takes
-  2  usage error, or invalid records (nothing was sent)
+  0    everything was delivered (or, for sandbox and config, ran fine)
+  1    delivery failed; undelivered records were saved to a file `moesif send` takes
+  2    usage error, or invalid records (nothing was sent)
+  130  interrupted (Ctrl-C); records not yet delivered were saved, as for 1
 """
 
 _SEND_DESCRIPTION = """\
@@ -126,6 +129,19 @@ examples:
 """
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse's parser, its errors worded as every other `moesif` error.
+
+    argparse names a command's parser ``moesif send``, so its errors would start
+    ``moesif send: error:``; every error the command prints starts ``moesif: error:``.
+    Commands' parsers are of this class too (add_subparsers makes them so).
+    """
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(2, f"moesif: error: {message}\n")
+
+
 def _positive_float(text: str) -> float:
     try:
         value = float(text)
@@ -156,10 +172,10 @@ def _port(text: str) -> int:
     return value
 
 
-def _shared_options() -> argparse.ArgumentParser:
+def _shared_options() -> _Parser:
     """Options every command takes. SUPPRESS keeps a subcommand's unset option from
     overwriting the same option given before the command."""
-    shared = argparse.ArgumentParser(add_help=False)
+    shared = _Parser(add_help=False)
     shared.add_argument(
         "--debug",
         action="store_true",
@@ -169,8 +185,8 @@ def _shared_options() -> argparse.ArgumentParser:
     return shared
 
 
-def _connection_options() -> argparse.ArgumentParser:
-    options = argparse.ArgumentParser(add_help=False)
+def _connection_options() -> _Parser:
+    options = _Parser(add_help=False)
     group = options.add_argument_group("connection options (before or after the command)")
     group.add_argument(
         "--application-id",
@@ -239,7 +255,7 @@ def build_parser(
     """The whole `moesif` parser; each command's `handler` default is its function."""
     shared = _shared_options()
     connection = _connection_options()
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="moesif",
         description=_MAIN_DESCRIPTION,
         epilog=_MAIN_EPILOG,

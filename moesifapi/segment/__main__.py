@@ -17,6 +17,7 @@ from wsgiref.simple_server import WSGIServer, make_server
 from .._client import MoesifClient
 from .._queue import QueueItem
 from .._signals import stop_on_signals, wait_until_set
+from .._wording import counted
 from ..exceptions import ValidationError
 from ._relay import DEFAULT_RELAY_MAX_BODY_BYTES, relay_app
 
@@ -84,7 +85,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def _report_losses(error: Exception, items: Sequence[QueueItem]) -> None:
     print(
-        f"moesif segment relay: {len(items)} item(s) not delivered: {error}",
+        f"moesif segment relay: {counted(len(items), 'item')} not delivered: {error}",
         file=sys.stderr,
         flush=True,
     )

@@ -10,6 +10,7 @@ import sys
 from collections.abc import Sequence
 
 from .._signals import stop_on_signals, wait_until_set
+from .._wording import counted
 from ._collector import DEFAULT_APPLICATION_ID, DEFAULT_MAX_BODY_BYTES, Collector
 from ._server import SandboxServer
 
@@ -54,13 +55,15 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _serve(args: argparse.Namespace) -> int:
+def _serve(args: argparse.Namespace, prog: str) -> int:
     collector = Collector(args.application_id, max_body_bytes=args.max_body_bytes)
     with stop_on_signals() as stop:
         try:
             server = SandboxServer(collector, args.host, args.port)
         except OSError as exc:
-            print(f"cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
+            print(
+                f"{prog}: error: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr
+            )
             return 1
         server.start()
         try:
@@ -76,14 +79,16 @@ def _serve(args: argparse.Namespace) -> int:
             server.stop()
     if args.dump:
         count = collector.write_ndjson(args.dump)
-        print(f"wrote {count} stored items to {args.dump}", file=sys.stderr, flush=True)
+        print(f"wrote {counted(count, 'stored item')} to {args.dump}", file=sys.stderr, flush=True)
     return 0
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, *, prog: str = "python -m moesifapi.testing") -> int:
+    """Run the sandbox's command line; `prog` names the command in error messages
+    (``moesif`` when `moesif sandbox` runs it)."""
     args = _parser().parse_args(argv)
     if args.command == "serve":
-        return _serve(args)
+        return _serve(args, prog)
     return 2  # unreachable: argparse requires a known command
 
 

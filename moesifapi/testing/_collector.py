@@ -65,6 +65,9 @@ _WRITE_ROUTES: Mapping[str, tuple[str, bool]] = {
     "/v1/subscriptions/batch": ("subscription", True),
 }
 _READ_ROUTES = frozenset({"/v1/config", "/v1/rules"})
+# The health probe sits at the host root, outside /v1, and needs no application id.
+_HEALTH_ROUTE = "/health/probe"
+_HEALTH_ANSWER = {"status": True, "region": "sandbox"}
 
 JSONObject = dict[str, Any]
 HeadersLike = Mapping[str, str] | Iterable[tuple[str, str]]
@@ -421,6 +424,11 @@ class Collector:
         self, method: str, path: str, headers: Mapping[str, str], body: bytes
     ) -> tuple[Outcome, tuple[str, list[JSONObject]] | None]:
         route = urlsplit(path).path.rstrip("/")
+        if route == _HEALTH_ROUTE:
+            if method != "GET":
+                message = f"{method} is not allowed on {route}; use GET"
+                return _error(405, message, ("Allow", "GET")), None
+            return _json_outcome(200, _HEALTH_ANSWER), None
         write = _WRITE_ROUTES.get(route)
         if write is None and route not in _READ_ROUTES:
             return _error(404, f"no such endpoint: {route or '/'}"), None

@@ -14,7 +14,7 @@ from typing import Literal
 
 __all__ = ["SCHEMAS", "Field", "describe_json_type", "find_problems", "is_iso8601"]
 
-FieldKind = Literal["text", "timestamp", "int", "object", "headers", "array"]
+FieldKind = Literal["text", "timestamp", "int", "count", "object", "headers", "array", "list"]
 
 # The reference only says "ISO 8601". Accept what real senders produce: with or
 # without a zone (naive times are common, e.g. Python's isoformat()), any number of
@@ -64,7 +64,8 @@ class Field:
     kind: FieldKind
     required: bool = False
     # For objects: rules for the keys inside. For arrays: rules for each element,
-    # which must then be an object.
+    # which must then be an object. A "list" is any JSON array; a "count" an integer
+    # of 0 or more.
     children: tuple[Field, ...] = ()
 
 
@@ -107,6 +108,7 @@ _EVENT = (
             _text("api_version"),
             _text("ip_address"),
             _text("transfer_encoding"),
+            Field("content_length", "count"),  # the Go SDK's
         ),
     ),
     Field(
@@ -118,6 +120,7 @@ _EVENT = (
             Field("headers", "headers", required=True),
             _text("ip_address"),
             _text("transfer_encoding"),
+            Field("content_length", "count"),
         ),
     ),
     _text("user_id"),
@@ -126,8 +129,20 @@ _EVENT = (
     _text("transaction_id"),
     _text("subscription_id"),
     _text("action_name"),
+    _text("trace_id"),
+    Field(
+        "span",
+        "object",
+        children=(
+            _text("id"),
+            _text("parent_id"),
+            _text("parent_span_id"),  # how the reference's own example spells parent_id
+            Field("links", "list"),
+            Field("status", "int"),
+        ),
+    ),
     _text("direction"),
-    Field("weight", "int"),
+    Field("weight", "count"),
     _metadata(),
 )
 
@@ -183,12 +198,11 @@ _SUBSCRIPTION = (
         "items",
         "array",
         children=(
-            _text("item_price_id"),
-            _text("price_id"),
-            _text("plan_id"),
+            _text("plan_id", required=True),
             _text("subscription_item_id"),
-            _text("status"),
-            Field("quantity", "int"),
+            _text("price_id"),
+            _text("unit_of_measure"),
+            Field("created_at", "timestamp"),
             _metadata(),
         ),
     ),
@@ -249,13 +263,18 @@ def _check_field(value: object, field: Field, path: str, problems: list[str]) ->
             )
         elif not is_iso8601(value):
             problems.append(f"{path} is not an ISO 8601 timestamp: {value!r}")
-    elif field.kind == "int":
+    elif field.kind in ("int", "count"):
         if isinstance(value, bool) or not isinstance(value, int):
             problems.append(f"{path} must be an integer, got {describe_json_type(value)}")
+        elif field.kind == "count" and value < 0:
+            problems.append(f"{path} must be 0 or more, got {value}")
     elif field.kind == "headers":
         _check_headers(value, path, problems)
     elif field.kind == "array":
         _check_array(value, field, path, problems)
+    elif field.kind == "list":
+        if not isinstance(value, list):
+            problems.append(f"{path} must be an array, got {describe_json_type(value)}")
     elif not isinstance(value, dict):
         problems.append(f"{path} must be an object, got {describe_json_type(value)}")
     else:

@@ -107,7 +107,7 @@ def test_subscriptions_are_detected_and_delivered(moesif: MoesifRunner, sandbox:
     assert run.status == 0, run.stderr
     subscriptions = sandbox.collector.subscriptions
     assert set(subscriptions) == {"sub-1", "sub-2"}
-    assert subscriptions["sub-1"]["items"] == [{"plan_id": "pro", "quantity": 3}]
+    assert subscriptions["sub-1"]["items"] == [{"plan_id": "pro", "unit_of_measure": "seat"}]
 
 
 def test_a_json_array_file_is_sent_like_ndjson(moesif: MoesifRunner, sandbox: Sandbox) -> None:

@@ -357,14 +357,68 @@ def test_subscription_items_are_checked_by_index(collector: Collector) -> None:
     body = {
         "subscription_id": "s",
         "company_id": "c",
-        "items": [{"quantity": 1}, {"quantity": "2"}],
+        "items": [{"plan_id": "pro"}, {"plan_id": "team", "created_at": "soon"}],
     }
 
     outcome = collector.handle(
         "POST", "/v1/subscriptions", {"X-Moesif-Application-Id": "sandbox-app-id"}, encode(body)
     )
 
-    assert outcome.json()["message"] == "items[1].quantity must be an integer, got string"
+    assert outcome.json()["message"] == "items[1].created_at is not an ISO 8601 timestamp: 'soon'"
+
+
+def post_to(collector: Collector, path: str, body: object) -> Any:
+    headers = {"X-Moesif-Application-Id": "sandbox-app-id"}
+    return collector.handle("POST", f"/v1/{path}", headers, encode(body))
+
+
+def test_a_subscription_item_needs_a_plan_id(collector: Collector) -> None:
+    body = {"subscription_id": "s", "company_id": "c", "items": [{"price_id": "p"}]}
+
+    outcome = post_to(collector, "subscriptions", body)
+
+    assert outcome.status == 400
+    assert outcome.json()["message"] == "items[0].plan_id is required"
+
+
+def test_a_span_with_links_and_either_parent_spelling_is_accepted(
+    collector: Collector, bodies: Any
+) -> None:
+    event = bodies["events"]
+    event["span"] = {"id": "a1", "parent_span_id": "b2", "links": ["c3", {"span_id": "d4"}]}
+    event["request"]["content_length"] = 0
+    event["weight"] = 0
+
+    outcome = post_to(collector, "events", event)
+
+    assert outcome.status == 201
+    assert collector.events[0]["span"] == event["span"]
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"span": {"links": "c3"}}, "span.links must be an array, got string"),
+        ({"span": {"status": "OK"}}, "span.status must be an integer, got string"),
+        ({"weight": -1}, "weight must be 0 or more, got -1"),
+    ],
+)
+def test_span_and_weight_values_of_the_wrong_kind_are_rejected(
+    collector: Collector, bodies: Any, change: dict[str, Any], message: str
+) -> None:
+    outcome = post_to(collector, "events", {**bodies["events"], **change})
+
+    assert outcome.status == 400
+    assert outcome.json()["message"] == message
+
+
+def test_a_negative_content_length_is_rejected(collector: Collector, bodies: Any) -> None:
+    event = bodies["events"]
+    event["request"]["content_length"] = -5
+
+    outcome = post_to(collector, "events", event)
+
+    assert outcome.json()["message"] == "request.content_length must be 0 or more, got -5"
 
 
 def test_absolute_form_targets_and_trailing_slashes_route_normally(collector: Collector) -> None:
