@@ -28,7 +28,7 @@ from ._kinds import KINDS, RecordKind
 from ._progress import open_progress
 from ._records import InputFile
 
-__all__ = ["run_config", "run_import_har", "run_sandbox", "run_send"]
+__all__ = ["run_config", "run_import_har", "run_relay", "run_sandbox", "run_send"]
 
 INTERRUPTED = 130  # the shell's status for a process stopped by SIGINT
 
@@ -43,7 +43,12 @@ def run_send(args: argparse.Namespace) -> int:
     with contextlib.ExitStack() as stack:
         connection = stack.enter_context(connect(args))
         inputs = InputFile.open_all(args.files, stack)
-        checked = check_inputs(inputs, forced, max_item_bytes=_max_batch_bytes(args))
+        try:
+            checked = check_inputs(inputs, forced, max_item_bytes=_max_batch_bytes(args))
+        except KeyboardInterrupt:
+            # Nothing has been sent yet: the inputs themselves are what is undelivered.
+            say("moesif: error: interrupted while checking the records; nothing was sent")
+            return INTERRUPTED
         for problem in checked.problems:
             say(str(problem))
         skipped = len(checked.problems)
@@ -144,6 +149,14 @@ def run_sandbox(args: argparse.Namespace) -> int:
         raise UsageError(
             f"cannot serve on {args.host}:{args.port}: {error.strerror or error}"
         ) from error
+
+
+def run_relay(args: argparse.Namespace) -> int:
+    # The relay's own command line serves it; `moesif relay` and `python -m
+    # moesifapi.segment relay` share its options and code, so they cannot drift apart.
+    from ..segment.__main__ import serve_relay
+
+    return serve_relay(args)
 
 
 def _deliver_and_report(

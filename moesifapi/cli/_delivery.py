@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import tempfile
-from collections.abc import Iterable, Sequence
+import threading
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -69,7 +71,11 @@ def deliver(
     progress: Progress,
     undelivered_path: Path,
 ) -> Delivery:
-    """Send `models` in chunks of `chunk_size`; on failure save what is left.
+    """Send `models` in chunks of `chunk_size`; on failure or Ctrl-C save what is left.
+
+    Ctrl-C is handled by `_DeferredInterrupts`: inside a batch call it interrupts the
+    call, anywhere else it stops the loop after the record in hand, so an interrupt
+    at any moment leaves every record either counted in `sent` or saved.
 
     A failed chunk keeps the models it was sent with (events and actions keep their
     `transaction_id`), so if the failed request did reach Moesif after all, the rerun
@@ -77,51 +83,108 @@ def deliver(
     """
     delivery = Delivery(kind)
     saver: _UndeliveredFile | None = None
+    interrupts = _DeferredInterrupts()
 
-    def send(chunk: list[Any]) -> None:
+    def stop(error: BaseException, unsent: Sequence[Any]) -> None:
         nonlocal saver
-        if saver is not None:
-            saver.write(chunk)
-            delivery.undelivered += len(chunk)
-            return
-        unsent: Sequence[Any] = ()
-        try:
-            kind.send_batch(client, chunk)
-        except PartialBatchError as error:
-            progress.advance(len(error.delivered))
-            delivery.sent += len(error.delivered)
-            delivery.error = error.__cause__ if isinstance(error.__cause__, APIError) else error
-            unsent = error.undelivered
-        except (APIError, ValidationError, KeyboardInterrupt) as error:
-            # ValidationError: the first pass checks what the client would reject, so
-            # this is a can't-happen; if it does, the records are still kept.
-            delivery.error = error
-            unsent = chunk
-        else:
-            progress.advance(len(chunk))
-            delivery.sent += len(chunk)
-            return
+        delivery.error = error
         saver = _UndeliveredFile(undelivered_path)
         delivery.undelivered_path = undelivered_path
         saver.write(unsent)
         delivery.undelivered += len(unsent)
 
-    try:
-        chunk: list[Any] = []
-        for model in models:
-            chunk.append(model)
-            if len(chunk) >= chunk_size:
-                send(chunk)
-                chunk = []
-        if chunk:
-            send(chunk)
-    except BaseException:
+    def send(chunk: list[Any]) -> None:
         if saver is not None:
-            saver.discard()
-        raise
-    if saver is not None:
-        saver.commit()
+            saver.write(chunk)
+            delivery.undelivered += len(chunk)
+            return
+        try:
+            with interrupts.armed():
+                kind.send_batch(client, chunk)
+        except PartialBatchError as error:
+            progress.advance(len(error.delivered))
+            delivery.sent += len(error.delivered)
+            cause = error.__cause__
+            stop(cause if isinstance(cause, APIError) else error, error.undelivered)
+        except (APIError, ValidationError, KeyboardInterrupt) as error:
+            # ValidationError: the first pass checks what the client would reject, so
+            # this is a can't-happen; if it does, the records are still kept.
+            stop(error, chunk)
+        else:
+            progress.advance(len(chunk))
+            delivery.sent += len(chunk)
+
+    with interrupts:
+        try:
+            chunk: list[Any] = []
+            for model in models:
+                chunk.append(model)
+                if saver is None and interrupts.pending:
+                    # Ctrl-C while reading or between chunks: nothing is in flight.
+                    stop(KeyboardInterrupt(), chunk)
+                    chunk = []
+                elif len(chunk) >= chunk_size:
+                    send(chunk)
+                    chunk = []
+            if chunk:
+                send(chunk)
+        except BaseException:
+            if saver is not None:
+                saver.discard()
+            raise
+        if saver is not None:
+            saver.commit()
     return delivery
+
+
+class _DeferredInterrupts:
+    """Ctrl-C held back to the points where `deliver` can account for every record.
+
+    Inside a batch call (`armed`) SIGINT raises `KeyboardInterrupt` at once, as
+    Python's own handler does, so a slow request is cut short and its chunk saved.
+    Anywhere else (reading and validating the next record, between chunks, writing
+    the undelivered file) it only sets `pending`, which the loop checks after each
+    record; a second Ctrl-C while the undelivered file is written is ignored, so
+    the file is always complete. Installed only in the main thread, and only over
+    Python's default handler.
+    """
+
+    def __init__(self) -> None:
+        self.pending = False
+        self._armed = False
+        self._previous: Any = None
+        self._installed = False
+
+    def __enter__(self) -> _DeferredInterrupts:
+        if (
+            threading.current_thread() is threading.main_thread()
+            and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+        ):
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+            self._installed = True
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._installed:
+            signal.signal(signal.SIGINT, self._previous)
+            self._installed = False
+
+    def _handle(self, signum: int, frame: object) -> None:
+        self.pending = True
+        if self._armed:
+            self._armed = False
+            raise KeyboardInterrupt
+
+    @contextlib.contextmanager
+    def armed(self) -> Iterator[None]:
+        """Let SIGINT interrupt the body; raise at once if one is already pending."""
+        if self.pending:
+            raise KeyboardInterrupt
+        self._armed = True
+        try:
+            yield
+        finally:
+            self._armed = False
 
 
 class _UndeliveredFile:

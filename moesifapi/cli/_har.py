@@ -96,6 +96,10 @@ def convert_entries(
         except (ValidationError, TypeError) as error:
             yield HarEntry(index, label, None, str(error))
             continue
+        except OverflowError as error:
+            # A date arithmetic past year 9999 somewhere in the model; still one entry.
+            yield HarEntry(index, label, None, f"a date is out of range: {error}")
+            continue
         yield HarEntry(index, label, event)
 
 
@@ -121,7 +125,7 @@ def _event_data(
     if response and status not in (0, -1, None):
         content = _mapping(response.get("content"))
         event_response: dict[str, Any] = {
-            "time": started + timedelta(milliseconds=_duration_ms(entry.get("time"))),
+            "time": _ended(started, entry.get("time")),
             "status": status,
             "headers": _headers(response.get("headers"), request=False),
         }
@@ -141,6 +145,18 @@ def _started(value: object) -> datetime:
         ) from error
     # HAR requires an offset; a capture without one is most likely in UTC.
     return started if started.tzinfo else started.replace(tzinfo=timezone.utc)
+
+
+def _ended(started: datetime, duration: object) -> datetime:
+    """When the response ended: `started` plus the entry's ``time`` in milliseconds."""
+    try:
+        return started + timedelta(milliseconds=_duration_ms(duration))
+    except OverflowError as error:
+        raise ValidationError(
+            f"{duration!r} ms after startedDateTime {started.isoformat()} is past the"
+            " last date a timestamp can hold (year 9999)",
+            field="time",
+        ) from error
 
 
 def _duration_ms(value: object) -> float:

@@ -15,7 +15,16 @@ from collections.abc import Sequence
 
 from ..exceptions import APIError, ValidationError
 from ._checking import KindUnclearError
-from ._commands import INTERRUPTED, one_line, run_config, run_import_har, run_sandbox, run_send, say
+from ._commands import (
+    INTERRUPTED,
+    one_line,
+    run_config,
+    run_import_har,
+    run_relay,
+    run_sandbox,
+    run_send,
+    say,
+)
 from ._connection import UsageError, hint_for
 from ._parser import build_parser
 from ._records import InputError
@@ -29,7 +38,11 @@ FAILURE = 1
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``moesif ARGS...`` and return its exit status (argv defaults to sys.argv)."""
     parser = build_parser(
-        send=run_send, import_har=run_import_har, config=run_config, sandbox=run_sandbox
+        send=run_send,
+        import_har=run_import_har,
+        config=run_config,
+        sandbox=run_sandbox,
+        relay=run_relay,
     )
     args = parser.parse_args(argv)
     debug = bool(getattr(args, "debug", False))

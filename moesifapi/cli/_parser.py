@@ -14,6 +14,7 @@ from typing import NoReturn
 
 from .. import _constants as c
 from .._version import __version__
+from ..segment.__main__ import RELAY_DESCRIPTION, add_relay_arguments
 from ..testing import DEFAULT_APPLICATION_ID
 from ._delivery import DEFAULT_CHUNK_SIZE
 from ._kinds import KIND_NAMES
@@ -38,6 +39,7 @@ examples:
   moesif import-har capture.har --user-id u-42  API calls from a browser or proxy capture
   moesif config                                 the app's config and its ETag
   moesif sandbox                                a local Collector API to try things on
+  moesif relay                                  Segment webhooks in, Moesif out
 
 exit status:
   0    everything was delivered (or, for sandbox and config, ran fine)
@@ -126,6 +128,14 @@ examples:
   # in another shell:
   export {c.BASE_URL_ENV}=http://127.0.0.1:9500/v1 {c.APPLICATION_ID_ENV}={DEFAULT_APPLICATION_ID}
   moesif send events.ndjson
+"""
+
+
+_RELAY_EPILOG = """\
+examples:
+  moesif relay --port 9600                      loopback only; no secret needed
+  SEGMENT_RELAY_SHARED_SECRET=write-key moesif relay --host 0.0.0.0
+  moesif relay --host 0.0.0.0 --no-auth         every request accepted (a private network)
 """
 
 
@@ -250,7 +260,11 @@ def _add_delivery_options(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser(
-    send: Handler, import_har: Handler, config: Handler, sandbox: Handler
+    send: Handler,
+    import_har: Handler,
+    config: Handler,
+    sandbox: Handler,
+    relay: Handler | None = None,
 ) -> argparse.ArgumentParser:
     """The whole `moesif` parser; each command's `handler` default is its function."""
     shared = _shared_options()
@@ -358,4 +372,16 @@ def build_parser(
         "--dump", metavar="FILE", help="on exit, write everything received to FILE as NDJSON"
     )
     sandbox_parser.set_defaults(handler=sandbox)
+
+    if relay is not None:
+        relay_parser = commands.add_parser(
+            "relay",
+            help="relay Segment webhooks (or a Segment library's posts) to Moesif",
+            description=RELAY_DESCRIPTION,
+            epilog=_RELAY_EPILOG,
+            formatter_class=_FORMATTER,
+            parents=[shared, connection],
+        )
+        add_relay_arguments(relay_parser, connection=False)
+        relay_parser.set_defaults(handler=relay)
     return parser

@@ -1,6 +1,7 @@
 """Reading records from NDJSON and JSON-array files, each with the line it came from.
 
-NDJSON is read a line at a time, so memory stays flat however long the file; a JSON
+NDJSON is read a line at a time, and a line past `MAX_LINE_BYTES` is skipped in
+bounded pieces, so memory stays flat however long the file or its lines; a JSON
 array is read whole. Standard input is spooled to a temporary file so it can be read
 twice (once to check every record, once to send).
 """
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 __all__ = [
+    "MAX_LINE_BYTES",
     "InputError",
     "InputFile",
     "Location",
@@ -29,6 +31,12 @@ __all__ = [
 STDIN_NAME = "-"
 _BOM = b"\xef\xbb\xbf"
 _WHITESPACE = " \t\r\n"
+# The longest NDJSON line read, newline included: the Collector API's limit for one
+# event, with room for the spacing and escapes that the encoded form leaves out. A
+# longer line is an invalid record, and is never held in memory whole.
+MAX_LINE_BYTES = 1024 * 1024
+_PIECE_BYTES = 64 * 1024
+_LINE_TOO_LONG = f"line longer than {MAX_LINE_BYTES} bytes, the most one record may take"
 
 
 def reject_non_json_number(name: str) -> object:
@@ -131,10 +139,13 @@ def _first_significant_byte(stream: BinaryIO) -> bytes:
 
 def _read_ndjson(stream: BinaryIO, name: str) -> Iterator[RawRecord]:
     # Line numbers count from the top of the file, the BOM's line included.
-    for number, raw in enumerate(stream, start=1):
+    for number, raw in enumerate(_bounded_lines(stream), start=1):
+        where = Location(name, number)
+        if raw is None:
+            yield RawRecord(where, None, _LINE_TOO_LONG)
+            continue
         if not raw.strip():
             continue
-        where = Location(name, number)
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError as error:
@@ -146,6 +157,33 @@ def _read_ndjson(stream: BinaryIO, name: str) -> Iterator[RawRecord]:
             yield RawRecord(where, None, f"not JSON: {error.msg} (column {error.colno})")
         except ValueError as error:
             yield RawRecord(where, None, f"not JSON: {error}")
+        except RecursionError:  # far past the depth a model takes (MAX_JSON_DEPTH)
+            yield RawRecord(where, None, "nests arrays and objects too deep to read")
+
+
+def _bounded_lines(stream: BinaryIO) -> Iterator[bytes | None]:
+    """Each line of `stream`, or None for one over `MAX_LINE_BYTES`, which is skipped
+    in bounded pieces rather than read whole (a file with no newline at all is one
+    such line)."""
+    while True:
+        pieces: list[bytes] = []
+        size = 0
+        ended = False  # the line's newline, or the end of the file, was read
+        while size <= MAX_LINE_BYTES and not ended:
+            piece = stream.readline(_PIECE_BYTES)
+            pieces.append(piece)
+            size += len(piece)
+            ended = not piece or piece.endswith(b"\n")
+        if size == 0:
+            return
+        if size <= MAX_LINE_BYTES:
+            yield b"".join(pieces)
+            continue
+        del pieces
+        while not ended:
+            piece = stream.readline(_PIECE_BYTES)
+            ended = not piece or piece.endswith(b"\n")
+        yield None
 
 
 def _read_json_array(content: bytes, name: str) -> Iterator[RawRecord]:

@@ -9,6 +9,12 @@ from ._fields import SegmentMessage
 from ._from_moesif import identify_from_profile
 from ._plan import DeliveryPlan, SegmentPayload, messages_in, plan_delivery
 from ._relay import DEFAULT_RELAY_MAX_BODY_BYTES, SegmentRelay, relay_app
+from ._server import (
+    DEFAULT_RELAY_BACKLOG,
+    DEFAULT_RELAY_SOCKET_TIMEOUT,
+    RelayServer,
+    make_relay_server,
+)
 from ._to_moesif import (
     TRACK_FALLBACK_URI_PREFIX,
     action_from_track,
@@ -18,12 +24,15 @@ from ._to_moesif import (
 )
 
 __all__ = [
+    "DEFAULT_RELAY_BACKLOG",
     "DEFAULT_RELAY_MAX_BODY_BYTES",
+    "DEFAULT_RELAY_SOCKET_TIMEOUT",
     "INTEGRATION_NAMES",
     "TRACK_FALLBACK_URI_PREFIX",
     "AsyncSegmentDestination",
     "DeliveryPlan",
     "MoesifUpdate",
+    "RelayServer",
     "SegmentDestination",
     "SegmentMessage",
     "SegmentPayload",
@@ -36,6 +45,7 @@ __all__ = [
     "company_from_identify",
     "dispatch",
     "identify_from_profile",
+    "make_relay_server",
     "messages_in",
     "plan_delivery",
     "relay_app",

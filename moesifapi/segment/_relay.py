@@ -69,6 +69,11 @@ class SegmentRelay:
         self.max_body_bytes = max_body_bytes
         self._secret = None if shared_secret is None else shared_secret.encode("utf-8")
 
+    @property
+    def authenticated(self) -> bool:
+        """Whether every request must carry the shared secret."""
+        return self._secret is not None
+
     def __repr__(self) -> str:
         secured = "shared secret" if self._secret is not None else "no authentication"
         return f"<SegmentRelay to {self.destination.client!r}, {secured}>"
@@ -112,6 +117,7 @@ class SegmentRelay:
                 "the shared secret is missing or wrong",
                 [("WWW-Authenticate", 'Basic realm="segment-relay"')],
             )
+        _check_json_content_type(environ)
         payload = _json(self._decoded(environ, raw))
         try:
             return self.destination.queue(payload)
@@ -128,7 +134,11 @@ class SegmentRelay:
         length = int(declared)
         if length > self.max_body_bytes:
             raise _Refusal(413, "payload_too_large", self._too_large(length))
-        raw: bytes = environ["wsgi.input"].read(length)
+        try:
+            raw: bytes = environ["wsgi.input"].read(length)
+        except TimeoutError:
+            # The server's socket timeout: a sender that stalls mid-body is let go.
+            raise _Refusal(408, "request_timeout", "the body stopped arriving") from None
         if len(raw) < length:
             raise _Refusal(400, "incomplete_body", "the body ended before its Content-Length")
         return raw
@@ -184,10 +194,12 @@ def relay_app(
     - 200 ``{"success": true, "messages": ..., "users": ..., "skipped": [...]}``
       (`SegmentReport.summary`);
     - 400 malformed JSON, gzip or Content-Length, or a body that is not a Segment
-      payload; 401 a wrong or missing shared secret; 405 not a POST; 411 no
-      Content-Length; 413 over `max_body_bytes` (compressed or not); 415 another
-      Content-Encoding. Error bodies are ``{"success": false, "code": ..., "message": ...}``,
-      the shape Segment's libraries read.
+      payload; 401 a wrong or missing shared secret; 405 not a POST; 408 the body
+      stopped arriving (the server's socket timeout); 411 no Content-Length; 413 over
+      `max_body_bytes` (compressed or not); 415 a Content-Type other than
+      ``application/json`` (or ``application/*+json``), or another Content-Encoding.
+      Error bodies are ``{"success": false, "code": ..., "message": ...}``, the shape
+      Segment's libraries read.
 
     With `shared_secret` set a request must carry it, in either way Segment sends one:
     an ``X-Signature`` header holding the hex HMAC-SHA1 of the body keyed with the
@@ -218,6 +230,17 @@ def _authorized(secret: bytes, environ: WSGIEnvironment, raw: bytes) -> bool:
     username_matches = hmac.compare_digest(username, secret)
     password_matches = hmac.compare_digest(password, secret)
     return username_matches or password_matches
+
+
+def _check_json_content_type(environ: WSGIEnvironment) -> None:
+    declared = str(environ.get("CONTENT_TYPE") or "")
+    media_type = declared.partition(";")[0].strip().lower()
+    if media_type == "application/json" or (
+        media_type.startswith("application/") and media_type.endswith("+json")
+    ):
+        return
+    shown = repr(declared) if declared else "none"
+    raise _Refusal(415, "unsupported_media_type", f"Content-Type {shown}: send application/json")
 
 
 def _json(body: bytes) -> Any:  # whatever JSON holds; the destination checks its shape

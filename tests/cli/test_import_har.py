@@ -282,3 +282,48 @@ def test_a_dry_run_needs_no_application_id(moesif: MoesifRunner) -> None:
 
     assert run.status == 0, run.stderr
     assert len(run.stdout_json_lines()) == 2
+
+
+def har_with_out_of_range_dates(tmp_path: Path) -> Path:
+    """A real capture with two entries whose response end is past year 9999."""
+    document = json.loads(API_SESSION.read_text())
+    entries = document["log"]["entries"][:3]
+    entries[1]["time"] = 1e300
+    entries[2]["startedDateTime"] = "9999-12-31T23:59:59.999Z"
+    entries[2]["time"] = 5
+    document["log"]["entries"] = entries
+    path = tmp_path / "far_future.har"
+    path.write_text(json.dumps(document))
+    return path
+
+
+def test_dates_past_year_9999_are_invalid_entries_not_an_internal_error(
+    moesif: MoesifRunner, sandbox: Sandbox, tmp_path: Path
+) -> None:
+    har = har_with_out_of_range_dates(tmp_path)
+
+    run = moesif("import-har", str(har))
+
+    assert run.status == 2, run.stderr
+    assert "internal error" not in run.stderr
+    assert f"{har}: entry 1 (" in run.stderr_lines[0]
+    assert "time: 1e+300 ms after startedDateTime" in run.stderr_lines[0]
+    assert "(year 9999)" in run.stderr_lines[0]
+    assert f"{har}: entry 2 (" in run.stderr_lines[1]
+    assert "time: 5 ms after startedDateTime 9999-12-31T23:59:59.999" in run.stderr_lines[1]
+    assert run.stderr_lines[-1].startswith("moesif: error: 2 invalid entries; nothing was sent")
+    assert sandbox.collector.requests == []
+
+
+def test_skip_invalid_skips_entries_with_dates_past_year_9999(
+    moesif: MoesifRunner, sandbox: Sandbox, tmp_path: Path
+) -> None:
+    har = har_with_out_of_range_dates(tmp_path)
+
+    run = moesif("import-har", "--skip-invalid", str(har))
+
+    assert run.status == 0, run.stderr
+    assert "entry 1 (" in run.stderr_lines[0]
+    assert "entry 2 (" in run.stderr_lines[1]
+    assert len(sandbox.collector.events) == 1
+    assert "events: 1 sent, 2 skipped as invalid, 0 failed" in run.stderr

@@ -48,6 +48,7 @@ def call(
     method: str = "POST",
     headers: dict[str, str] | None = None,
     content_length: str | None = None,
+    content_type: str | None = "application/json",
 ) -> Answer:
     """One request through the WSGI callable; `headers` as HTTP header names."""
     raw = body if isinstance(body, bytes) else json.dumps(body).encode()
@@ -56,6 +57,8 @@ def call(
         "CONTENT_LENGTH": str(len(raw)) if content_length is None else content_length,
         "wsgi.input": io.BytesIO(raw),
     }
+    if content_type is not None:
+        environ["CONTENT_TYPE"] = content_type
     for name, value in (headers or {}).items():
         environ["HTTP_" + name.upper().replace("-", "_")] = value
     setup_testing_defaults(environ)
@@ -218,6 +221,37 @@ def test_a_gzip_body_that_inflates_past_the_limit_is_a_413(client: MoesifClient)
 def test_another_content_encoding_is_a_415(relay: SegmentRelay) -> None:
     answer = call(relay, b"...", headers={"Content-Encoding": "br"})
     assert (answer.status, answer.body["code"]) == (415, "unsupported_encoding")
+
+
+@pytest.mark.parametrize(
+    "content_type", ["application/x-www-form-urlencoded", "text/plain", "", None]
+)
+def test_a_body_not_declared_json_is_a_415_and_nothing_is_queued(
+    relay: SegmentRelay, client: MoesifClient, content_type: str | None
+) -> None:
+    answer = call(relay, TRACK, content_type=content_type)
+    assert (answer.status, answer.body["code"]) == (415, "unsupported_media_type")
+    assert "application/json" in answer.body["message"]
+    assert client.stats.queued == 0
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    [
+        "application/json",
+        "application/json; charset=utf-8",
+        "Application/JSON",
+        "application/vnd.segment+json",
+    ],
+)
+def test_json_content_types_are_accepted(relay: SegmentRelay, content_type: str) -> None:
+    assert call(relay, TRACK, content_type=content_type).status == 200
+
+
+def test_the_content_type_is_checked_after_the_secret(secured_relay: SegmentRelay) -> None:
+    # An unauthenticated sender learns nothing but 401.
+    answer = call(secured_relay, TRACK, content_type="text/plain")
+    assert answer.status == 401
 
 
 # --- the shared secret ---
