@@ -60,3 +60,10 @@ MAX_READ_ANSWER_BYTES = 16 * 1024 * 1024
 # past this many bytes, so both bodies of an event fit in it.
 MAX_EVENT_BYTES = 1_000_000
 TRUNCATED_BODY_BYTES = 450_000
+
+
+# Hostile input: how deep an item's arrays and objects may nest, and the most digits
+# of a number in metadata or a body. Kept in `_json_limits` (no httpx import), as
+# `_wire` needs them on `import moesifapi`.
+from ._json_limits import MAX_JSON_DEPTH as MAX_JSON_DEPTH  # noqa: E402
+from ._json_limits import MAX_JSON_INT_DIGITS as MAX_JSON_INT_DIGITS  # noqa: E402

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import attrs
 
 from . import models
+from ._json_limits import MAX_JSON_DEPTH, MAX_JSON_INT_DIGITS
 from .exceptions import ValidationError
 
 if TYPE_CHECKING:
@@ -171,13 +172,14 @@ class _Unencodable(TypeError):
 def _encode_extra(value: object) -> object:
     """What JSON lacks: how metadata and bodies carry datetimes, decimals, ids, enums."""
     if isinstance(value, datetime):
-        return format_timestamp(value)
+        try:
+            return format_timestamp(value)
+        except Exception as error:  # a custom tzinfo's utcoffset() raised or is out of range
+            raise _Unencodable(f"a datetime whose tzinfo fails: {error}") from error
     if isinstance(value, date):
         return value.isoformat()
     if isinstance(value, Decimal):
-        if not value.is_finite():
-            raise _Unencodable(f"{value} is not a finite number")
-        return int(value) if value == value.to_integral_value() else float(value)
+        return _encode_decimal(value)
     if isinstance(value, uuid.UUID):
         return str(value)
     if isinstance(value, enum.Enum):
@@ -187,6 +189,26 @@ def _encode_extra(value: object) -> object:
     if isinstance(value, Mapping):  # metadata is typed `Mapping`; json only takes a dict
         return dict(value)
     raise _Unencodable(_unencodable_reason(value))
+
+
+# A float's exponent ends near 1e308; past it (or past MAX_JSON_INT_DIGITS for an
+# integral value) a Decimal is refused from its exponent alone, before any conversion,
+# so `Decimal("1e1000000")` costs what its nine characters do.
+_MAX_DECIMAL_EXPONENT = 308
+
+
+def _encode_decimal(value: Decimal) -> object:
+    """A Decimal as an int when integral, else a float; in time bounded by its length."""
+    if not value.is_finite():
+        raise _Unencodable(f"{value} is not a finite number")
+    exponent = value.adjusted()  # the power of ten of its leading digit
+    if exponent >= MAX_JSON_INT_DIGITS:
+        raise _Unencodable(f"a number of more than {MAX_JSON_INT_DIGITS} digits")
+    if value == value.to_integral_value():  # 42 and 42.00 are written as 42
+        return int(value)
+    if exponent > _MAX_DECIMAL_EXPONENT:
+        raise _Unencodable("a Decimal too large for a JSON number (a float)")
+    return float(value)
 
 
 def _unencodable_reason(value: object) -> str:
@@ -229,9 +251,11 @@ def _dumps_std(data: object) -> bytes:
         text = _STD_ENCODER.encode(data)
         if "e-0" in text:  # rare: compiled (and cached by `re`) on first use
             text = re.sub(_TINY_FLOAT, _orjson_style_float, text, flags=re.DOTALL)
-        return text.encode("utf-8")
+        out = text.encode("utf-8")
     except (TypeError, ValueError, RecursionError) as error:
         raise _locate_unencodable(data, "") or ValidationError(str(error)) from error
+    _refuse_too_deep(data, out)
+    return out
 
 
 # Datetimes, dataclasses and subclasses of str/int/dict/list go to `_encode_extra` as
@@ -280,8 +304,14 @@ def _dumps_fast(data: object) -> bytes:
     differently (a null that may be a NaN) is encoded by `_dumps_std` instead."""
     try:
         out: bytes = _orjson.dumps(data, default=_encode_extra, option=_ORJSON_OPTIONS)
-    except TypeError:  # orjson.JSONEncodeError: big ints, non-str keys, unencodable values
+    except TypeError:  # orjson.JSONEncodeError: big ints, non-str keys, unencodable values,
+        # nesting past 254 or a cycle: walked first (bounded), so that the reference never
+        # recurses into what would exhaust the stack or stall in int-to-str.
+        found = _locate_unencodable(data, "")
+        if found:
+            raise found from None
         return _dumps_std(data)
+    _refuse_too_deep(data, out)
     return _checked(data, out)
 
 
@@ -313,44 +343,127 @@ def _orjson_agrees() -> bool:
         return False
 
 
-FAST_JSON: bool = _orjson is not None and _orjson_agrees()
-"""Whether orjson encodes (its output checked equal to the standard library's)."""
+# Keys the standard library writes as strings (and so do we, on both paths).
+_KEY_LEAVES = (str, int, float, bool, type(None))
+_INT_LIMIT = 10**MAX_JSON_INT_DIGITS  # the least integer of more digits than allowed
+_MAX_SHOWN_PATH = 200
 
-_dumps: Callable[[object], bytes] = _dumps_fast if FAST_JSON else _dumps_std
+
+def _shown(path: str) -> str | None:
+    """A path for an error, cut short past a few hundred characters."""
+    if len(path) > _MAX_SHOWN_PATH:
+        return path[:_MAX_SHOWN_PATH] + "..."
+    return path or None
 
 
-def _locate_unencodable(value: object, path: str) -> ValidationError | None:
-    """The first value under `value` that JSON cannot carry, as an error naming it."""
-    if value is None or isinstance(value, (str, bool, int)):
+def _locate_unencodable(
+    value: object, path: str, depth: int = 0, within: set[int] | None = None
+) -> ValidationError | None:
+    """The first value under `value` that JSON cannot carry, as an error naming it.
+
+    `depth` is how many arrays and objects enclose `value`, `within` their ids: a
+    value deeper than `MAX_JSON_DEPTH`, or one that contains itself, is refused here,
+    so this never recurses further than that.
+    """
+    if value is None or isinstance(value, (str, bool)):
         if isinstance(value, str):
             try:
                 value.encode("utf-8")
             except UnicodeEncodeError:
-                return ValidationError("contains a lone surrogate; not valid UTF-8", field=path)
+                return ValidationError(
+                    "contains a lone surrogate; not valid UTF-8", field=_shown(path)
+                )
+        return None
+    if isinstance(value, int):
+        if not -_INT_LIMIT < value < _INT_LIMIT:
+            return ValidationError(
+                f"is an integer of more than {MAX_JSON_INT_DIGITS} digits", field=_shown(path)
+            )
         return None
     if isinstance(value, float):
         if math.isfinite(value):
             return None
-        return ValidationError(f"{value} is not a finite number", field=path or None)
-    if isinstance(value, Mapping):
-        for key, item in value.items():
-            if not isinstance(key, str):
-                return ValidationError(f"key {key!r} is not a string", field=path or None)
-            found = _locate_unencodable(item, f"{path}.{key}" if path else key)
-            if found:
-                return found
-        return None
-    if isinstance(value, (list, tuple)):
-        for index, item in enumerate(value):
-            found = _locate_unencodable(item, f"{path}[{index}]")
-            if found:
-                return found
-        return None
+        return ValidationError(f"{value} is not a finite number", field=_shown(path))
+    if within is None:
+        within = set()
+    if isinstance(value, (Mapping, list, tuple)):
+        if id(value) in within:
+            return ValidationError(
+                "contains itself (a circular reference); JSON cannot carry it", field=_shown(path)
+            )
+        if depth >= MAX_JSON_DEPTH:
+            return ValidationError(
+                f"nests arrays and objects more than {MAX_JSON_DEPTH} deep", field=_shown(path)
+            )
+        within.add(id(value))
+        try:
+            return _locate_in(value, path, depth, within)
+        finally:
+            within.discard(id(value))
     try:
         replacement = _encode_extra(value)
     except _Unencodable as error:
-        return ValidationError(str(error), field=path or None)
-    return _locate_unencodable(replacement, path)
+        return ValidationError(str(error), field=_shown(path))
+    return _locate_unencodable(replacement, path, depth, within)
+
+
+def _locate_in(
+    value: Mapping[object, object] | list[object] | tuple[object, ...],
+    path: str,
+    depth: int,
+    within: set[int],
+) -> ValidationError | None:
+    """`_locate_unencodable` for the items of an array or an object."""
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            if not isinstance(key, _KEY_LEAVES):
+                return ValidationError(f"key {_describe(key)} is not a string", field=_shown(path))
+            name = key if isinstance(key, str) else json.dumps(key)
+            at = f"{path}.{name}" if path else name
+            if isinstance(key, str):
+                try:
+                    key.encode("utf-8")
+                except UnicodeEncodeError:
+                    return ValidationError(
+                        "has a key with a lone surrogate; not valid UTF-8", field=_shown(at)
+                    )
+            found = _locate_unencodable(item, at, depth + 1, within)
+            if found:
+                return found
+        return None
+    for index, item in enumerate(value):
+        found = _locate_unencodable(item, f"{path}[{index}]", depth + 1, within)
+        if found:
+            return found
+    return None
+
+
+def _describe(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _may_nest_too_deep(out: bytes | str) -> bool:
+    """False when `out` (encoded JSON) cannot nest deeper than `MAX_JSON_DEPTH`: it holds
+    no more brackets than that. Two counts in C; only a larger item is walked."""
+    if isinstance(out, bytes):
+        return out.count(b"{") + out.count(b"[") > MAX_JSON_DEPTH
+    return out.count("{") + out.count("[") > MAX_JSON_DEPTH
+
+
+def _refuse_too_deep(data: object, out: bytes | str) -> None:
+    """A ValidationError when `data`, encoded as `out`, nests past `MAX_JSON_DEPTH`."""
+    if _may_nest_too_deep(out):
+        found = _locate_unencodable(data, "")
+        if found:
+            raise found
+
+
+# Decided once the helpers `_dumps_std` uses are defined.
+FAST_JSON: bool = _orjson is not None and _orjson_agrees()
+"""Whether orjson encodes (its output checked equal to the standard library's)."""
+
+_dumps: Callable[[object], bytes] = _dumps_fast if FAST_JSON else _dumps_std
 
 
 # --- unstructuring: models -> dicts of JSON values ---
@@ -760,6 +873,16 @@ def _encode_chunk(chunk: Sequence[attrs.AttrsInstance], first: int) -> tuple[byt
         encoded = [_encode_item_at(model, first + offset) for offset, model in enumerate(chunk)]
         return b",".join(encoded), encoded
     joined = b",".join(encoded)
+    if dumps is _dumps_fast and _may_nest_too_deep(joined):  # one count for the chunk
+        limit = MAX_JSON_DEPTH
+        for offset in [
+            offset
+            for offset, out in enumerate(encoded)
+            if out.count(b"{") + out.count(b"[") > limit
+        ]:
+            found = _locate_unencodable(data[offset], "")
+            if found:
+                raise found.under(f"[{first + offset}]") from None
     # `_dumps_fast`'s guard against NaN written as null, one search for the chunk.
     if dumps is _dumps_fast and _has_null(joined):
         changed = False

@@ -83,7 +83,7 @@ def _to_utc_millis(value: datetime | str) -> datetime:
     elif value.tzinfo is not _UTC:
         try:
             value = value.astimezone(_UTC)
-        except OverflowError:
+        except Exception:  # out of range, or a custom tzinfo that fails: the validator names it
             return value
     micros = value.microsecond % 1000
     return value - timedelta(microseconds=micros) if micros else value
@@ -195,7 +195,11 @@ def _time(_: object, attribute: attrs.Attribute[Any], value: Any) -> None:
         raise _fail(
             attribute, f"must be a datetime or an ISO 8601 timestamp, got {_describe(value)}"
         )
-    if value.utcoffset() != _ZERO:  # the converter could not bring it to UTC
+    try:
+        offset = value.utcoffset()
+    except Exception as error:  # a custom tzinfo: raised, or gave an offset past 24 hours
+        raise _fail(attribute, f"has a tzinfo whose utcoffset() fails: {error}") from error
+    if offset != _ZERO:  # the converter could not bring it to UTC
         raise _fail(attribute, f"is out of range once converted to UTC, got {_describe(value)}")
 
 
