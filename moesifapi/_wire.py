@@ -59,18 +59,17 @@ _UTC = timezone.utc
 # Read models describe server answers: a key the server adds later must not break us.
 # Each keeps the keys it does not know in its `extra` mapping, written back out by
 # `to_dict`, and takes an integral float (50.0) where it wants an int.
-_READ_MODELS: frozenset[type] = frozenset(
-    {
-        models.RegexCondition,
-        models.RegexSamplingRule,
-        models.RegexConditionGroup,
-        models.EntityRuleValues,
-        models.AppConfig,
-        models.GovernanceResponse,
-        models.RuleVariable,
-        models.GovernanceRule,
-    }
+_READ_MODEL_CLASSES: tuple[type, ...] = (  # nested ones before those holding them
+    models.RegexCondition,
+    models.RegexSamplingRule,
+    models.RegexConditionGroup,
+    models.EntityRuleValues,
+    models.AppConfig,
+    models.GovernanceResponse,
+    models.RuleVariable,
+    models.GovernanceRule,
 )
+_READ_MODELS: frozenset[type] = frozenset(_READ_MODEL_CLASSES)
 _EXTRA = "extra"
 # Attribute names that differ from their JSON key.
 _RENAMED: dict[tuple[type, str], str] = {(models.GovernanceRule, "id"): "_id"}
@@ -92,14 +91,7 @@ _MODEL_CLASSES: tuple[type, ...] = (
     models.ActionModel,
     models.SubscriptionItemModel,
     models.SubscriptionModel,
-    models.RegexCondition,
-    models.RegexSamplingRule,
-    models.RegexConditionGroup,
-    models.EntityRuleValues,
-    models.AppConfig,
-    models.GovernanceResponse,
-    models.RuleVariable,
-    models.GovernanceRule,
+    *_READ_MODEL_CLASSES,
 )
 
 
