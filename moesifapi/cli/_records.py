@@ -206,6 +206,11 @@ def _read_json_array(content: bytes, name: str) -> Iterator[RawRecord]:
             raise InputError(
                 f"{name}:{error.lineno}: not a valid JSON array: {error.msg} (column {error.colno})"
             ) from error
+        except RecursionError:  # where the item ends cannot be known: it can't be skipped
+            line = lines.line_at(position)
+            raise InputError(
+                f"{name}:{line}: item {index} nests arrays and objects too deep to read"
+            ) from None
         yield RawRecord(Location(name, lines.line_at(position), index), item)
         index += 1
         position = _skip_whitespace(text, end)

@@ -35,3 +35,18 @@ def test_records_nested_too_deep_are_skipped_and_the_others_sent(
     assert f"more than {MAX_JSON_DEPTH} deep" in run.stderr
     assert f"{users}:3: " in run.stderr
     assert "internal error" not in run.stderr
+
+
+def test_a_json_array_with_an_item_too_deep_to_read_is_refused_naming_it(
+    moesif: MoesifRunner, sandbox: Sandbox, tmp_path: Path
+) -> None:
+    users = tmp_path / "users.json"
+    deep = _deep_user("u-deeper", 10_000).strip()
+    users.write_text(f'[\n{{"user_id": "u-ok-1"}},\n{deep}\n]\n')
+
+    run = moesif("send", "--type", "users", "--skip-invalid", str(users))
+
+    assert run.status != 0
+    assert f"{users}:3: item 1 nests arrays and objects too deep to read" in run.stderr
+    assert "internal error" not in run.stderr
+    assert "RecursionError" not in run.stderr
