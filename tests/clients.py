@@ -1,8 +1,10 @@
-"""Helpers to drive either client from one async test body."""
+"""Helpers to drive either client from one async test body, and to record `on_error`."""
 
 from __future__ import annotations
 
 import inspect
+import threading
+from collections.abc import Sequence
 from typing import Any, TypeAlias
 
 from moesifapi import AsyncMoesifClient, MoesifClient
@@ -23,3 +25,19 @@ async def close(client: Client) -> None:
         client.close()
     else:
         await client.aclose()
+
+
+class Errors:
+    """An `on_error` callback that remembers what it was told."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[Exception, list[Any]]] = []
+        self._lock = threading.Lock()
+
+    def __call__(self, error: Exception, items: Sequence[Any]) -> None:
+        with self._lock:
+            self.calls.append((error, list(items)))
+
+    @property
+    def items(self) -> list[Any]:
+        return [item for _, batch in self.calls for item in batch]

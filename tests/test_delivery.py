@@ -22,13 +22,13 @@ import textwrap
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, NamedTuple
 
 import pytest
-from clients import Client, call, close
+from clients import Client, Errors, call, close
 
 import moesifapi
 from moesifapi import (
@@ -59,22 +59,6 @@ def collector() -> Collector:
 def base_url(collector: Collector) -> Iterator[str]:
     with collector.serve() as url:
         yield url
-
-
-class Errors:
-    """An `on_error` callback that remembers what it was told."""
-
-    def __init__(self) -> None:
-        self.calls: list[tuple[Exception, list[Any]]] = []
-        self._lock = threading.Lock()
-
-    def __call__(self, error: Exception, items: Sequence[Any]) -> None:
-        with self._lock:
-            self.calls.append((error, list(items)))
-
-    @property
-    def items(self) -> list[Any]:
-        return [item for _, batch in self.calls for item in batch]
 
 
 def make(kind: str, base_url: str, **kwargs: Any) -> Client:

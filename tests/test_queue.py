@@ -18,7 +18,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 import pytest
-from clients import Client, close
+from clients import Client, Errors, close
 
 import moesifapi
 from moesifapi import (
@@ -47,22 +47,6 @@ def collector() -> Collector:
 def base_url(collector: Collector) -> Iterator[str]:
     with collector.serve() as url:
         yield url
-
-
-class Errors:
-    """An `on_error` callback that remembers what it was told."""
-
-    def __init__(self) -> None:
-        self.calls: list[tuple[Exception, list[Any]]] = []
-        self._lock = threading.Lock()
-
-    def __call__(self, error: Exception, items: Sequence[Any]) -> None:
-        with self._lock:
-            self.calls.append((error, list(items)))
-
-    @property
-    def items(self) -> list[Any]:
-        return [item for _, batch in self.calls for item in batch]
 
 
 def make(kind: str, base_url: str, **kwargs: Any) -> Client:
