@@ -6,8 +6,10 @@ Everything public is importable from here; modules starting with ``_`` are priva
 from importlib import import_module
 from typing import TYPE_CHECKING
 
+from ._governance import GovernanceDecision
 from ._masking import mask_body_fields, mask_headers
 from ._results import BatchResult, GovernanceRules, Health, WriteResult
+from ._sampling import weight_for
 from ._version import __version__
 from ._wire import from_dict, to_dict, to_json
 from .exceptions import (
@@ -92,6 +94,7 @@ __all__ = [
     "ForbiddenError",
     "GatewayTimeoutError",
     "GoneError",
+    "GovernanceDecision",
     "GovernanceResponse",
     "GovernanceRule",
     "GovernanceRules",
@@ -136,6 +139,7 @@ __all__ = [
     "to_dict",
     "to_json",
     "truncate_bodies",
+    "weight_for",
 ]
 
 # The clients and the queue need httpx, which takes longer to import than all the rest;

@@ -23,12 +23,14 @@ from ._bounds import BodyReader, attempt_timed_out
 from ._engine import Answer, Concurrently, Engine, Plan, Send, Wait
 from ._queue import BeforeSend, OnError, QueueCalls, QueueCore, QueueSettings, TaskQueue
 from ._results import BatchResult, GovernanceRules, Health, WriteResult
+from ._steering import CONFIG, SteeringCalls
+from .exceptions import ClientClosedError
 from .models import ActionModel, AppConfig, CompanyModel, EventModel, SubscriptionModel, UserModel
 
 __all__ = ["AsyncMoesifClient"]
 
 
-class AsyncMoesifClient(QueueCalls):
+class AsyncMoesifClient(SteeringCalls, QueueCalls):
     """Sends events, actions, users, companies and subscriptions to Moesif, awaited.
 
     Safe to share between tasks of one event loop. Used later from another loop, it
@@ -53,6 +55,7 @@ class AsyncMoesifClient(QueueCalls):
         before_send: BeforeSend | None = None,
         exit_timeout: float = c.DEFAULT_EXIT_TIMEOUT,
         user_agent_suffix: str | None = None,
+        sampling: bool = False,
         http_client: httpx.AsyncClient | None = None,
     ) -> None:
         settings = p.Settings.resolve(
@@ -78,6 +81,8 @@ class AsyncMoesifClient(QueueCalls):
             self._engine,
             self._drive,
         )
+        self._steer(self._queue.core, sampling=sampling)
+        self._fetches: set[asyncio.Task[None]] = set()
         self._sleeping: set[asyncio.Future[None]] = set()  # what a close wakes
         self._owns_http = http_client is None
         self._http = http_client if http_client is not None else httpx.AsyncClient()
@@ -98,6 +103,7 @@ class AsyncMoesifClient(QueueCalls):
         seconds = self._queue.core.settings.close_timeout(timeout)
         deadline = self._engine.begin_close(seconds)
         self._ring()
+        await self._cancel_fetches()
         await self._queue.aclose(deadline, seconds)
         if self._owns_http and self._http_loop in (None, asyncio.get_running_loop()):
             await self._http.aclose()  # (another loop's connections can only be dropped)
@@ -200,12 +206,52 @@ class AsyncMoesifClient(QueueCalls):
     async def _write(
         self, endpoint: p.Endpoint[p.M], item: p.M | Mapping[str, object]
     ) -> WriteResult:
+        self._freshen()
         return await self._drive(self._engine.write(endpoint, item))
 
     async def _write_batch(
         self, endpoint: p.Endpoint[p.M], items: Sequence[p.M | Mapping[str, object]]
     ) -> BatchResult:
+        self._freshen()
         return await self._drive(self._engine.batch(endpoint, items))
+
+    async def _cancel_fetches(self) -> None:
+        # Config and rules are no use any more. A fetch on another loop is cancelled
+        # there; one on this loop is waited for, which takes one turn of the loop.
+        loop = asyncio.get_running_loop()
+        here = []
+        for fetch in list(self._fetches):
+            if fetch.get_loop() is loop:
+                fetch.cancel()
+                here.append(fetch)
+            else:
+                with contextlib.suppress(RuntimeError):  # that loop is closed already
+                    fetch.get_loop().call_soon_threadsafe(fetch.cancel)
+        if here:
+            await asyncio.wait(here)
+
+    def _fetch_in_background(self, kinds: tuple[str, ...]) -> None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # used outside a loop: the next use inside one fetches
+            self._steering.not_started(kinds)
+            return
+        task = loop.create_task(self._fetch(kinds), name="moesifapi-config")
+        self._fetches.add(task)
+        task.add_done_callback(self._fetches.discard)
+
+    async def _fetch(self, kinds: tuple[str, ...]) -> None:
+        for kind in kinds:
+            try:
+                if kind == CONFIG:
+                    self._steering.fetched(kind, await self.get_app_config())
+                else:
+                    self._steering.fetched(kind, await self.get_governance_rules())
+            except asyncio.CancelledError:  # the loop is ending, or aclose()
+                self._steering.failed(kind, ClientClosedError("the fetch was cancelled"))
+                raise
+            except Exception as error:  # never into the host application
+                self._steering.failed(kind, error)
 
     async def _drive(self, plan: Plan[T]) -> T:
         """Carry out a plan's effects until it returns (or raises) its outcome."""
@@ -325,6 +371,7 @@ def _renew_after_fork() -> None:
             client._http = httpx.AsyncClient()
             client._http_loop = client._http_guard = None
         client._sleeping = set()
+        client._fetches = set()
 
 
 if hasattr(os, "register_at_fork"):

@@ -24,12 +24,13 @@ from ._bounds import BodyReader, attempt_timed_out, clamp_to_deadline, deadline_
 from ._engine import Answer, Engine, Plan, Send, Wait
 from ._queue import BeforeSend, OnError, QueueCalls, QueueCore, QueueSettings, ThreadQueue
 from ._results import BatchResult, GovernanceRules, Health, WriteResult
+from ._steering import CONFIG, SteeringCalls
 from .models import ActionModel, AppConfig, CompanyModel, EventModel, SubscriptionModel, UserModel
 
 __all__ = ["MoesifClient"]
 
 
-class MoesifClient(QueueCalls):
+class MoesifClient(SteeringCalls, QueueCalls):
     """Sends events, actions, users, companies and subscriptions to Moesif, blocking.
 
     Safe to share between threads. Use it as a context manager, or call `close()`.
@@ -53,6 +54,7 @@ class MoesifClient(QueueCalls):
         before_send: BeforeSend | None = None,
         exit_timeout: float = c.DEFAULT_EXIT_TIMEOUT,
         user_agent_suffix: str | None = None,
+        sampling: bool = False,
         http_client: httpx.Client | None = None,
     ) -> None:
         settings = p.Settings.resolve(
@@ -76,6 +78,7 @@ class MoesifClient(QueueCalls):
         self._queue = ThreadQueue(
             QueueCore(queue_settings, settings.max_batch_bytes), self._engine, self._drive
         )
+        self._steer(self._queue.core, sampling=sampling)
         self._alarm = _Alarm()
         self._owns_http = http_client is None
         self._http = http_client if http_client is not None else httpx.Client()
@@ -193,12 +196,31 @@ class MoesifClient(QueueCalls):
     # --- the driver: the only I/O ---
 
     def _write(self, endpoint: p.Endpoint[p.M], item: p.M | Mapping[str, object]) -> WriteResult:
+        self._freshen()
         return self._drive(self._engine.write(endpoint, item))
 
     def _write_batch(
         self, endpoint: p.Endpoint[p.M], items: Sequence[p.M | Mapping[str, object]]
     ) -> BatchResult:
+        self._freshen()
         return self._drive(self._engine.batch(endpoint, items))
+
+    def _fetch_in_background(self, kinds: tuple[str, ...]) -> None:
+        # Once a minute at most: a short-lived thread costs nothing next to the fetch.
+        fetcher = threading.Thread(
+            target=self._fetch, args=(kinds,), name="moesifapi-config", daemon=True
+        )
+        fetcher.start()
+
+    def _fetch(self, kinds: tuple[str, ...]) -> None:
+        for kind in kinds:
+            try:
+                if kind == CONFIG:
+                    self._steering.fetched(kind, self.get_app_config())
+                else:
+                    self._steering.fetched(kind, self.get_governance_rules())
+            except Exception as error:  # never into the host application
+                self._steering.failed(kind, error)
 
     def _drive(self, plan: Plan[T]) -> T:
         """Carry out a plan's effects until it returns (or raises) its outcome."""

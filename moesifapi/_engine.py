@@ -218,6 +218,8 @@ class Engine:
         self.closed = False
         # Set by `begin_close`: from then on no wait and no request may outlast it.
         self.close_deadline: float | None = None
+        # Told the config ETag and rules tag of every write's answer.
+        self.on_tags: Callable[[str | None, str | None], None] | None = None
 
     # lifecycle
 
@@ -366,6 +368,8 @@ class Engine:
                         attempt + 1,
                         attempts,
                     )
+                    if self.on_tags is not None and request.method == "POST":
+                        self._tell_tags(answer)
                     return answer
                 outcome = str(answer.status_code)
             elif isinstance(answer, Exception):
@@ -402,6 +406,17 @@ class Engine:
             attempt += 1
             if on_retry is not None:
                 on_retry()
+
+    def _tell_tags(self, answer: httpx.Response) -> None:
+        headers = answer.headers
+        config_etag = headers.get(c.CONFIG_ETAG_HEADER)
+        rules_tag = headers.get(c.RULES_TAG_HEADER)
+        if config_etag is None and rules_tag is None:
+            return
+        try:
+            self.on_tags(config_etag, rules_tag)  # type: ignore[misc]
+        except Exception:  # a refresh problem never costs a delivered answer
+            logger.exception("moesifapi: could not note the config tags of an answer")
 
     def _wait(
         self, seconds: float, deadline: float | None, request: PlannedRequest, error: APIError

@@ -79,7 +79,9 @@ class QueueStats:
     `queued` items were accepted; each ends up `sent` or `failed` (after retries, or
     undelivered at exit), and until then is `pending`. `dropped` items were refused
     (queue full, closed client, a failing `before_send`); `filtered` ones were dropped
-    on purpose by `before_send`. `retried` counts retried requests.
+    on purpose by `before_send`. `sampled_out` events were left out by the app's
+    sample rate (a client built with ``sampling=True``); none of them is an error.
+    `retried` counts retried requests.
     """
 
     queued: int = 0
@@ -87,6 +89,7 @@ class QueueStats:
     failed: int = 0
     dropped: int = 0
     filtered: int = 0
+    sampled_out: int = 0
     retried: int = 0
     pending: int = 0
 
@@ -194,12 +197,27 @@ class QueueCore:
         self._unlogged_drops = 0
         self._last_drop_error: Exception | None = None
         self._unlogged_shutdown_losses = 0
+        # Set by a client built with sampling=True: the event to queue (its weight
+        # set), or None when the app's sample rate leaves it out.
+        self.sampler: Callable[[EventModel], EventModel | None] | None = None
+
+    def renewed(self) -> QueueCore:
+        """An empty core with the same settings, for a forked child."""
+        fresh = QueueCore(self.settings, self.max_batch_bytes)
+        fresh.sampler = self.sampler
+        return fresh
 
     # on the caller's thread
 
     def prepare(self, endpoint: Endpoint[QueueItem], item: object) -> Prepared | None:
-        """Validate, mask and encode one item; None when `before_send` dropped it."""
+        """Validate, sample, mask and encode one item; None when it is left out."""
         model: QueueItem = coerce(endpoint.model, item)  # type: ignore[arg-type]
+        if self.sampler is not None and endpoint is EVENTS_BATCH:
+            kept = self._sampled(model)  # type: ignore[arg-type]
+            if kept is None:
+                self._add("sampled_out", 1)
+                return None
+            model = kept
         hook = self.settings.before_send
         if hook is not None:
             try:
@@ -223,6 +241,13 @@ class QueueCore:
         if len(encoded) + 2 > self.max_batch_bytes:
             raise BatchItemTooLargeError(0, len(encoded) + 2, self.max_batch_bytes)
         return Prepared(model, encoded)
+
+    def _sampled(self, event: EventModel) -> EventModel | None:
+        try:
+            return self.sampler(event)  # type: ignore[misc]
+        except Exception:  # a sampling bug never costs the host app an event
+            logger.exception("moesifapi: sampling failed; the event is kept")
+            return event
 
     def prepare_all(self, endpoint: Endpoint[QueueItem], items: Iterable[object]) -> list[Prepared]:
         """`prepare` for each item; a bad one raises before any is queued."""
@@ -498,7 +523,7 @@ class ThreadQueue:
 
     def after_fork_in_child(self) -> None:
         """The child starts empty, with no worker; the parent's items stay the parent's."""
-        self._reset(QueueCore(self.core.settings, self.core.max_batch_bytes))
+        self._reset(self.core.renewed())
 
 
 _live_task_queues: weakref.WeakSet[TaskQueue] = weakref.WeakSet()
@@ -658,7 +683,7 @@ class TaskQueue:
 
     def after_fork_in_child(self) -> None:
         """As `ThreadQueue.after_fork_in_child`: the child starts empty, with no worker."""
-        self.core = QueueCore(self.core.settings, self.core.max_batch_bytes)
+        self.core = self.core.renewed()
         self._loop = self._wake = self._drained = self._task = None
         self._requested = self._completed = 0
         self._closing = False
@@ -751,4 +776,8 @@ class QueueCalls:
         return self._queue.core.stats
 
     def _enqueue(self, endpoint: Endpoint[Any], items: Iterable[object]) -> int:
+        self._freshen()
         return self._queue.add(endpoint, self._queue.core.prepare_all(endpoint, items))
+
+    def _freshen(self) -> None:
+        """Start a fetch of the app's config or rules if one is due (`SteeringCalls`)."""

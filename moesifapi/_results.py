@@ -11,7 +11,8 @@ from typing import overload
 
 import attrs
 
-from .models import GovernanceRule, Health
+from ._governance import GovernanceDecision, RuleIndex, evaluate
+from .models import AppConfig, EventRequestModel, GovernanceRule, Health
 
 __all__ = ["BatchResult", "GovernanceRules", "Health", "WriteResult"]
 
@@ -51,6 +52,27 @@ class GovernanceRules(Sequence[GovernanceRule]):
 
     rules: tuple[GovernanceRule, ...]
     tag: str | None = None
+    _index: RuleIndex | None = attrs.field(default=None, init=False, eq=False, repr=False)
+
+    def evaluate(
+        self,
+        request: EventRequestModel,
+        *,
+        user_id: str | None = None,
+        company_id: str | None = None,
+        config: AppConfig,
+    ) -> GovernanceDecision:
+        """What these rules say about `request` from this user and company.
+
+        `config` is the app's `AppConfig`: its `user_rules` and `company_rules` say
+        which rules' cohorts a user or company is in, and fill the rules' variables.
+        A `user_id` or `company_id` of None is unidentified. Pure: no I/O.
+        """
+        index = self._index
+        if index is None:
+            index = RuleIndex.of(self.rules)
+            object.__setattr__(self, "_index", index)
+        return evaluate(index, request, user_id=user_id, company_id=company_id, config=config)
 
     @overload
     def __getitem__(self, index: int) -> GovernanceRule: ...

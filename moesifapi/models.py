@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
 import attrs
 
+from . import _sampling
 from ._timestamps import parse_timestamp
 from ._wording import with_article
 from .exceptions import ValidationError
@@ -742,6 +743,17 @@ class AppConfig:
     )
     etag: str | None = attrs.field(default=None, validator=_optional_text)
     extra: Mapping[str, object] = _extra_field()
+
+    def sample_rate_for(self, event: EventModel) -> int:
+        """The percentage (0 to 100) of events like `event` to send.
+
+        The first `regex_config` rule whose conditions all match the event gives it;
+        else the event's user's rate in `user_sample_rate`; else its company's in
+        `company_sample_rate`; else `sample_rate`, and 100 when that is unset. Rates
+        outside 0 to 100 are taken as the nearer bound. See
+        docs/sampling-and-governance.md for the paths a condition can name.
+        """
+        return _sampling.sample_rate_for(self, event)
 
 
 @attrs.define(kw_only=True, eq=True)

@@ -737,9 +737,10 @@ def test_both_clients_offer_the_same_methods_with_the_same_signatures() -> None:
     assert {"create_event", "queue_event", "flush", "get_app_config"} <= sync_methods.keys()
     assert isinstance(inspect.getattr_static(AsyncMoesifClient, "stats"), property)
     for name in sync_methods:
-        # Queueing never waits for the network, so it is a plain call on both clients.
-        is_queue_call = name.startswith("queue_")
-        assert inspect.iscoroutinefunction(getattr(AsyncMoesifClient, name)) != is_queue_call, name
+        # Queueing never waits for the network, and the held config and rules are
+        # returned at once, so those are plain calls on both clients.
+        is_plain = name.startswith("queue_") or name in ("app_config", "governance_rules")
+        assert inspect.iscoroutinefunction(getattr(AsyncMoesifClient, name)) != is_plain, name
         sync_params = list(sync_methods[name].parameters)
         assert sync_params == list(async_methods[name].parameters), name
     assert inspect.signature(MoesifClient.__init__).parameters.keys() == (

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -53,3 +54,20 @@ def test_the_readme_sandbox_snippet_runs() -> None:
     snippets = [block for block in readme.split("```python\n")[1:] if "Collector()" in block]
     assert len(snippets) == 1
     exec(snippets[0].split("```")[0], {})
+
+
+def test_sampling_and_governance_example_samples_and_blocks_offline() -> None:
+    result = run_example("sampling_and_governance.py")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == "user-1's sample rate: 25 %"
+    sent, weights, left_out = re.fullmatch(
+        r"queued 1000: sent (\d+) with weight (\{.*\}), sampled out (\d+)", lines[1]
+    ).groups()  # type: ignore[union-attr]
+    assert int(sent) + int(left_out) == 1000
+    assert 100 < int(sent) < 400  # 25 % of 1,000, far from either end
+    assert weights == "{4}"
+    assert lines[2].startswith(
+        "user-free: blocked by 'free-plan' with 402, headers {'X-Plan': 'free'}"
+    )
+    assert lines[3] == "user-paid: allowed"

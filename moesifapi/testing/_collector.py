@@ -460,8 +460,11 @@ class Collector:
         # find_problems() has checked the shape: an object, or an array of objects.
         items = cast("list[JSONObject]", payload if isinstance(payload, list) else [payload])
         with self._changed:
-            etag = self._config_etag
-        return _json_outcome(201, {}, ("X-Moesif-Config-ETag", etag)), (kind, items)
+            etag, tag = self._config_etag, self._rules_tag
+        # As the Collector does: each write's answer says which config and rules are
+        # current, so a client can tell when to fetch them again.
+        tags = (("X-Moesif-Config-ETag", etag), ("X-Moesif-Rules-Tag", tag))
+        return _json_outcome(201, {}, *tags), (kind, items)
 
     def _read(self, route: str) -> Outcome:
         with self._changed:

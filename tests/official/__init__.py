@@ -1,0 +1,1 @@
+"""Helpers for the tests that compare this project with the official SDK."""
