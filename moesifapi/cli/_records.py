@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import shutil
 import sys
 import tempfile
@@ -37,6 +38,10 @@ _WHITESPACE = " \t\r\n"
 MAX_LINE_BYTES = 1024 * 1024
 _PIECE_BYTES = 64 * 1024
 _LINE_TOO_LONG = f"line longer than {MAX_LINE_BYTES} bytes, the most one record may take"
+_TOO_DEEP = "nests arrays and objects too deep to read"
+_CLOSING = {"[": "]", "{": "}"}
+_BRACKET_OR_QUOTE = re.compile(r'[\[\]{}"]')
+_QUOTE_OR_ESCAPE = re.compile(r'["\\]')
 
 
 def reject_non_json_number(name: str) -> object:
@@ -115,7 +120,8 @@ def read_records(source: InputFile) -> Iterator[RawRecord]:
     """Every record of `source` in order; a JSON array if it starts with ``[``, else NDJSON.
 
     Blank NDJSON lines are skipped. A line that is not JSON is yielded with a
-    `problem`; a JSON array that does not parse raises `InputError` naming the line.
+    `problem`, and so is a JSON array item nested too deep for `json` to read; a JSON
+    array that does not parse raises `InputError` naming the line.
     """
     with source.open() as stream:
         head = stream.read(len(_BOM))
@@ -206,12 +212,20 @@ def _read_json_array(content: bytes, name: str) -> Iterator[RawRecord]:
             raise InputError(
                 f"{name}:{error.lineno}: not a valid JSON array: {error.msg} (column {error.colno})"
             ) from error
-        except RecursionError:  # where the item ends cannot be known: it can't be skipped
+        except RecursionError:
+            # Where the item ends is found without recursion, so it is skipped like
+            # any invalid record rather than stopping the run.
             line = lines.line_at(position)
-            raise InputError(
-                f"{name}:{line}: item {index} nests arrays and objects too deep to read"
-            ) from None
-        yield RawRecord(Location(name, lines.line_at(position), index), item)
+            item_end = _end_of_nested_value(text, position)
+            if item_end is None:
+                raise InputError(
+                    f"{name}:{line}: item {index} nests arrays and objects too deep to read,"
+                    " and its brackets do not close"
+                ) from None
+            end = item_end
+            yield RawRecord(Location(name, line, index), None, _TOO_DEEP)
+        else:
+            yield RawRecord(Location(name, lines.line_at(position), index), item)
         index += 1
         position = _skip_whitespace(text, end)
         if text.startswith(",", position):
@@ -224,6 +238,41 @@ def _read_json_array(content: bytes, name: str) -> Iterator[RawRecord]:
     trailing = _skip_whitespace(text, position + 1)
     if trailing < len(text):
         raise InputError(f"{name}:{lines.line_at(trailing)}: unexpected data after the array")
+
+
+def _end_of_nested_value(text: str, start: int) -> int | None:
+    """Where the array or object starting at `start` ends (just past its closing
+    bracket), or None if its brackets do not match or never close.
+
+    A loop over brackets and strings with an explicit stack: linear in the item's
+    length and never recursive, however deep it nests. It checks the brackets only,
+    not the rest of the JSON: an item this deep is invalid whatever it holds.
+    """
+    if not text.startswith(("[", "{"), start):
+        return None
+    stack: list[str] = []
+    position = start
+    while True:
+        found = _BRACKET_OR_QUOTE.search(text, position)
+        if found is None:
+            return None
+        char = found.group()
+        position = found.end()
+        if char == '"':
+            while True:  # to the string's closing quote, past escaped characters
+                quote = _QUOTE_OR_ESCAPE.search(text, position)
+                if quote is None:
+                    return None
+                position = quote.end()
+                if quote.group() == '"':
+                    break
+                position += 1  # the escaped character
+        elif char in _CLOSING:
+            stack.append(_CLOSING[char])
+        elif not stack or stack.pop() != char:
+            return None
+        elif not stack:
+            return position
 
 
 def _skip_whitespace(text: str, position: int) -> int:

@@ -11,6 +11,7 @@ from ._plan import DeliveryPlan, SegmentPayload, messages_in, plan_delivery
 from ._relay import DEFAULT_RELAY_MAX_BODY_BYTES, SegmentRelay, relay_app
 from ._server import (
     DEFAULT_RELAY_BACKLOG,
+    DEFAULT_RELAY_REQUEST_TIMEOUT,
     DEFAULT_RELAY_SOCKET_TIMEOUT,
     RelayServer,
     make_relay_server,
@@ -26,6 +27,7 @@ from ._to_moesif import (
 __all__ = [
     "DEFAULT_RELAY_BACKLOG",
     "DEFAULT_RELAY_MAX_BODY_BYTES",
+    "DEFAULT_RELAY_REQUEST_TIMEOUT",
     "DEFAULT_RELAY_SOCKET_TIMEOUT",
     "INTEGRATION_NAMES",
     "TRACK_FALLBACK_URI_PREFIX",

@@ -19,7 +19,12 @@ from .._signals import stop_on_signals, wait_until_set
 from .._wording import counted
 from ..exceptions import ValidationError
 from ._relay import DEFAULT_RELAY_MAX_BODY_BYTES, relay_app
-from ._server import DEFAULT_RELAY_SOCKET_TIMEOUT, RelayServer, make_relay_server
+from ._server import (
+    DEFAULT_RELAY_REQUEST_TIMEOUT,
+    DEFAULT_RELAY_SOCKET_TIMEOUT,
+    RelayServer,
+    make_relay_server,
+)
 
 __all__ = ["SHARED_SECRET_ENV", "add_relay_arguments", "main", "serve_relay"]
 
@@ -87,6 +92,14 @@ def add_relay_arguments(parser: argparse.ArgumentParser, *, connection: bool = T
         metavar="SECONDS",
         help="close a connection silent this long mid-request (default: %(default)s)",
     )
+    parser.add_argument(
+        "--request-timeout",
+        type=float,
+        default=DEFAULT_RELAY_REQUEST_TIMEOUT,
+        metavar="SECONDS",
+        help="close a connection whose request (headers and body) has not all arrived"
+        " this long after it connected (default: %(default)s)",
+    )
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -144,6 +157,7 @@ def serve_relay(args: argparse.Namespace) -> int:
                 args.port,
                 no_auth=args.no_auth,
                 socket_timeout=args.socket_timeout,
+                request_timeout=args.request_timeout,
             )
         except OSError as error:
             raise OSError(

@@ -54,7 +54,8 @@ class SegmentReport:
         )
 
     def summary(self) -> dict[str, object]:
-        """The report as a JSON-ready object: counts per kind and each skip's reason.
+        """The report as a JSON-ready object: counts per kind and each skip's reason
+        (and, for an invalid message, the ``field`` it was refused for).
 
         >>> SegmentReport(delivery="sent", messages=0).summary()
         {'delivery': 'sent', 'messages': 0, 'users': 0, 'companies': 0, 'actions': 0, \
@@ -67,16 +68,20 @@ class SegmentReport:
             "companies": len(self.companies),
             "actions": len(self.actions),
             "not_queued": self.not_queued,
-            "skipped": [
-                {
-                    "message_id": skip.message_id,
-                    "message_type": skip.message_type,
-                    "reason": skip.reason.value,
-                    "detail": skip.detail,
-                }
-                for skip in self.skipped
-            ],
+            "skipped": [_skip_summary(skip) for skip in self.skipped],
         }
+
+
+def _skip_summary(skip: Skipped) -> dict[str, object]:
+    summary: dict[str, object] = {
+        "message_id": skip.message_id,
+        "message_type": skip.message_type,
+        "reason": skip.reason.value,
+        "detail": skip.detail,
+    }
+    if skip.field is not None:
+        summary["field"] = skip.field
+    return summary
 
 
 class SegmentDestination:
@@ -163,8 +168,13 @@ class AsyncSegmentDestination:
 
 
 def _queue(client: MoesifClient | AsyncMoesifClient, payload: SegmentPayload) -> SegmentReport:
+    return queue_plan(client, plan_delivery(payload))
+
+
+def queue_plan(client: MoesifClient | AsyncMoesifClient, plan: DeliveryPlan) -> SegmentReport:
+    """Hand `plan`'s updates to `client`'s background queue (what `queue` does once it
+    has planned); the relay plans first, to refuse a payload with nothing valid in it."""
     # The queue_* methods are plain calls on both clients, so one body serves both.
-    plan = plan_delivery(payload)
     accepted = 0
     if plan.users:
         accepted += client.queue_users(plan.users)

@@ -61,6 +61,10 @@ class Skipped:
     """The reason in a sentence, fit for a log line."""
     message_type: str | None = None
     message_id: str | None = None
+    field: str | None = None
+    """For `SkipReason.INVALID_MESSAGE`: where in the payload the offending value is, as
+    Segment sent it (``"batch[2].traits.address"``, ``"properties.tags"``; a batch item
+    that is not an object is ``"batch[2]"``), when known."""
 
 
 _UNSUPPORTED_DETAIL: dict[str, str] = {

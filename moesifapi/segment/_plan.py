@@ -48,9 +48,11 @@ def plan_delivery(payload: SegmentPayload) -> DeliveryPlan:
     A message `dispatch` skips is kept in `skipped` with its reason. A message it
     rejects (`ValidationError`, e.g. an unreadable timestamp), or whose updates could
     not be encoded, and a batch item that is not an object, are skipped too, with
-    `SkipReason.INVALID_MESSAGE` and the error as `detail`: one bad message never
-    holds back the others. Only a payload that is neither a message nor a batch
-    raises `ValidationError` (see `messages_in`).
+    `SkipReason.INVALID_MESSAGE` and the error as `detail` (its path as in the
+    message: ``traits.address``, not the model's ``metadata.address``) and the path
+    in the payload as `field`: one bad message never holds back the others. Only a
+    payload that is neither a message nor a batch raises `ValidationError` (see
+    `messages_in`).
 
     >>> plan = plan_delivery({"batch": [
     ...     {"type": "identify", "userId": "u1", "traits": {"plan": "free"}},
@@ -64,8 +66,9 @@ def plan_delivery(payload: SegmentPayload) -> DeliveryPlan:
     actions: list[ActionModel] = []
     skipped: list[Skipped] = []
     messages = messages_in(payload)
+    items_at = _items_path(payload)
     for index, message in enumerate(messages):
-        routed = _route(index, message)
+        routed = _route(index, message, None if items_at is None else f"{items_at}[{index}]")
         if isinstance(routed, Skipped):
             skipped.append(routed)
             continue
@@ -135,12 +138,23 @@ def _with_batch_wide_objects(message: object, batch: Mapping[str, object]) -> ob
     return message if merged is None else merged
 
 
-def _route(index: int, message: object) -> list[MoesifUpdate] | Skipped:
+def _items_path(payload: SegmentPayload) -> str | None:
+    """The path of the payload's list of messages: ``"batch"``, ``""`` for a bare list,
+    None for a single message."""
+    if isinstance(payload, Mapping):
+        return "batch" if "batch" in payload else None
+    return ""
+
+
+def _route(index: int, message: object, at: str | None) -> list[MoesifUpdate] | Skipped:
     if not isinstance(message, Mapping):
         return Skipped(
             reason=SkipReason.INVALID_MESSAGE,
             detail=f"batch item {index} is not a JSON object (got {type(message).__name__})",
+            field=at,
         )
+    message_type = text(message.get("type"))
+    update: MoesifUpdate | None = None
     try:
         routed = dispatch(message)
         if not isinstance(routed, Skipped):
@@ -149,10 +163,38 @@ def _route(index: int, message: object) -> list[MoesifUpdate] | Skipped:
             for update in routed:
                 encode_item(update)
     except ValidationError as error:
+        error = _in_message_terms(error, message_type, update)
+        field = error.field
+        if at:
+            field = error.under(at).field
         return Skipped(
             reason=SkipReason.INVALID_MESSAGE,
             detail=str(error),
-            message_type=text(message.get("type")),
+            message_type=message_type,
             message_id=identifier(message.get("messageId")),
+            field=field,
         )
     return routed
+
+
+def _in_message_terms(
+    error: ValidationError, message_type: str | None, update: MoesifUpdate | None
+) -> ValidationError:
+    """`error` with a model's ``metadata`` path put back where the message held it.
+
+    `update` is the model whose encoding failed (None: the failure was in building
+    them, whose paths already name message fields such as ``timestamp``).
+    """
+    field = error.field or ""
+    head, dot, rest = field.partition(".")
+    if update is None or head != "metadata":
+        return error
+    if isinstance(update, ActionModel):
+        source = "properties"
+    elif isinstance(update, CompanyModel) and message_type == "identify":
+        source = "traits.company"
+    else:
+        source = "traits"
+    moved = ValidationError(error.reason, field=source + dot + rest)
+    moved.__cause__ = error.__cause__
+    return moved

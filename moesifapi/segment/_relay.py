@@ -17,7 +17,9 @@ from typing import TYPE_CHECKING, Any
 
 from .._client import MoesifClient
 from ..exceptions import ValidationError
-from ._destination import SegmentDestination, SegmentReport
+from ._destination import SegmentDestination, SegmentReport, queue_plan
+from ._dispatch import SkipReason
+from ._plan import DeliveryPlan, plan_delivery
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
@@ -38,13 +40,20 @@ class _Refusal(Exception):
     """A request the relay answers with an error status instead of forwarding it."""
 
     def __init__(
-        self, status: int, code: str, message: str, headers: Iterable[tuple[str, str]] = ()
+        self,
+        status: int,
+        code: str,
+        message: str,
+        headers: Iterable[tuple[str, str]] = (),
+        *,
+        field: str | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
         self.headers = list(headers)
+        self.field = field
 
 
 class SegmentRelay:
@@ -89,6 +98,8 @@ class SegmentRelay:
                 "code": refusal.code,
                 "message": refusal.message,
             }
+            if refusal.field is not None:
+                answer["field"] = refusal.field
         else:
             status = 200
             extra_headers = []
@@ -120,9 +131,11 @@ class SegmentRelay:
         _check_json_content_type(environ)
         payload = _json(self._decoded(environ, raw))
         try:
-            return self.destination.queue(payload)
+            plan = plan_delivery(payload)
         except ValidationError as error:
-            raise _Refusal(400, "invalid_payload", str(error)) from error
+            raise _Refusal(400, "invalid_payload", str(error), field=error.field) from error
+        _refuse_if_nothing_valid(plan, single=isinstance(payload, dict) and "batch" not in payload)
+        return queue_plan(self.destination.client, plan)
 
     def _read_body(self, environ: WSGIEnvironment) -> bytes:
         declared = str(environ.get("CONTENT_LENGTH") or "").strip()
@@ -137,8 +150,11 @@ class SegmentRelay:
         try:
             raw: bytes = environ["wsgi.input"].read(length)
         except TimeoutError:
-            # The server's socket timeout: a sender that stalls mid-body is let go.
-            raise _Refusal(408, "request_timeout", "the body stopped arriving") from None
+            # The server's socket or request timeout: a sender that stalls mid-body, or
+            # trickles it too slowly, is let go.
+            raise _Refusal(
+                408, "request_timeout", "the body stopped arriving, or did not arrive in time"
+            ) from None
         if len(raw) < length:
             raise _Refusal(400, "incomplete_body", "the body ended before its Content-Length")
         return raw
@@ -194,10 +210,14 @@ def relay_app(
     - 200 ``{"success": true, "messages": ..., "users": ..., "skipped": [...]}``
       (`SegmentReport.summary`);
     - 400 malformed JSON, gzip or Content-Length, or a body that is not a Segment
-      payload; 401 a wrong or missing shared secret; 405 not a POST; 408 the body
-      stopped arriving (the server's socket timeout); 411 no Content-Length; 413 over
-      `max_body_bytes` (compressed or not); 415 a Content-Type other than
-      ``application/json`` (or ``application/*+json``), or another Content-Encoding.
+      payload, or one whose every message is invalid (``"code": "invalid_message"``
+      and the ``"field"`` of the first problem, such as ``"batch[0].traits.a"``; a
+      batch with a valid message is answered 200 and lists the invalid ones as
+      skipped); 401 a wrong or missing shared secret; 405 not a POST; 408 the body
+      stopped arriving (the server's socket or request timeout); 411 no
+      Content-Length; 413 over `max_body_bytes` (compressed or not); 415 a
+      Content-Type other than ``application/json`` (or ``application/*+json``), or
+      another Content-Encoding.
       Error bodies are ``{"success": false, "code": ..., "message": ...}``, the shape
       Segment's libraries read.
 
@@ -211,6 +231,25 @@ def relay_app(
         server = make_server("127.0.0.1", 8080, relay_app(client, shared_secret="s3cret"))
     """
     return SegmentRelay(client, shared_secret=shared_secret, max_body_bytes=max_body_bytes)
+
+
+def _refuse_if_nothing_valid(plan: DeliveryPlan, *, single: bool) -> None:
+    """A 400 when every message of the payload is invalid: resending it cannot help, and
+    a 200 would hide it. A batch with one valid message is answered 200 (its valid
+    messages are queued; Segment would resend them all after a 400)."""
+    invalid = [skip for skip in plan.skipped if skip.reason is SkipReason.INVALID_MESSAGE]
+    if not plan.messages or len(invalid) < plan.messages:
+        return
+    first = invalid[0]
+    if single:
+        message = f"the message is invalid: {first.detail}"
+    else:
+        item = (first.field or "").partition("]")[0] + "]"  # "batch[3]" or "[3]"
+        message = (
+            f"every message of the batch is invalid ({plan.messages}), so none was queued;"
+            f" the first, {item}: {first.detail}"
+        )
+    raise _Refusal(400, "invalid_message", message, field=first.field)
 
 
 def _authorized(secret: bytes, environ: WSGIEnvironment, raw: bytes) -> bool:

@@ -141,6 +141,33 @@ def test_properties_json_cannot_carry_are_skipped_as_invalid() -> None:
     assert "tags" in skip.detail
 
 
+def test_an_invalid_value_is_named_by_its_path_in_the_message_and_the_payload() -> None:
+    bad = {"a", "b"}  # a set: JSON cannot carry it
+    batch = [
+        {**TRACK, "properties": {"tags": bad}},
+        {**IDENTIFY, "traits": {"tags": bad}},
+        {"type": "identify", "userId": "u", "traits": {"company": {"id": "c", "tags": bad}}},
+        {**GROUP, "traits": {"tags": bad}},
+    ]
+    skipped = plan_delivery({"batch": batch}).skipped
+    assert [skip.field for skip in skipped] == [
+        "batch[0].properties.tags",
+        "batch[1].traits.tags",
+        "batch[2].traits.company.tags",
+        "batch[3].traits.tags",
+    ]
+    assert [skip.detail.partition(":")[0] for skip in skipped] == [
+        "properties.tags",
+        "traits.tags",
+        "traits.company.tags",
+        "traits.tags",
+    ]
+    (in_a_list,) = plan_delivery([batch[0]]).skipped
+    assert in_a_list.field == "[0].properties.tags"
+    (alone,) = plan_delivery(batch[0]).skipped
+    assert alone.field == "properties.tags"
+
+
 def test_an_invalid_message_skips_all_of_its_updates() -> None:
     plan = plan_delivery({**IDENTIFY, "timestamp": "not a time"})
     assert (plan.users, plan.companies, reasons(plan)) == ((), (), ["invalid_message"])

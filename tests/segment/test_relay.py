@@ -158,6 +158,57 @@ def test_invalid_messages_in_a_batch_are_reported_not_refused(relay: SegmentRela
     answer = call(relay, {"batch": [TRACK, {**TRACK, "timestamp": "later"}, 7]})
     assert answer.status == 200
     assert [skip["reason"] for skip in answer.body["skipped"]] == ["invalid_message"] * 2
+    assert [skip["field"] for skip in answer.body["skipped"]] == ["batch[1].timestamp", "batch[2]"]
+
+
+def deep(depth: int) -> str:
+    return '{"a":' * depth + "1" + "}" * depth  # json.dumps would recurse
+
+
+def test_a_single_invalid_message_is_a_400_naming_the_path_and_nothing_is_queued(
+    relay: SegmentRelay, client: MoesifClient
+) -> None:
+    body = '{"type": "identify", "userId": "u", "traits": {"address": ' + deep(150) + "}}"
+    answer = call(relay, body.encode())
+    assert (answer.status, answer.body["success"], answer.body["code"]) == (
+        400,
+        False,
+        "invalid_message",
+    )
+    assert answer.body["field"].startswith("traits.address.a.a")
+    assert answer.body["message"].startswith("the message is invalid: traits.address.a.a")
+    assert "more than 100 deep" in answer.body["message"]
+    assert client.stats.queued == 0
+
+
+def test_a_batch_of_only_invalid_messages_is_a_400_naming_the_first(
+    relay: SegmentRelay, client: MoesifClient, moesif_collector: Collector
+) -> None:
+    surrogate = '{"type": "track", "userId": "u", "event": "e", "properties": {"tag": "\\ud800"}}'
+    body = '{"batch": [' + surrogate + ", 7, " + surrogate + "]}"
+    answer = call(relay, body.encode())
+    assert (answer.status, answer.body["code"]) == (400, "invalid_message")
+    assert answer.body["field"] == "batch[0].properties.tag"
+    assert answer.body["message"] == (
+        "every message of the batch is invalid (3), so none was queued; the first,"
+        " batch[0]: properties.tag: contains a lone surrogate; not valid UTF-8"
+    )
+    assert client.flush(timeout=5)
+    assert (client.stats.queued, moesif_collector.requests) == (0, [])
+
+
+def test_a_list_of_non_objects_is_a_400_naming_its_first_item(relay: SegmentRelay) -> None:
+    answer = call(relay, [7, "track"])
+    assert (answer.status, answer.body["code"], answer.body["field"]) == (
+        400,
+        "invalid_message",
+        "[0]",
+    )
+
+
+def test_an_empty_batch_is_answered_200(relay: SegmentRelay) -> None:
+    answer = call(relay, {"batch": []})
+    assert (answer.status, answer.body["messages"]) == (200, 0)
 
 
 # --- what it refuses ---

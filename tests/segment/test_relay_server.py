@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import json
 import logging
+import select
 import signal
 import socket
 import subprocess
 import sys
 import threading
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -272,6 +274,85 @@ def test_a_connection_stalled_in_its_body_gets_a_408_and_is_closed(
     assert client.stats.queued == 0
 
 
+def drip(connection: socket.socket, head: bytes, interval: float = 0.1) -> tuple[bytes, float]:
+    """Send `head`, then one byte every `interval` s until the server answers or closes;
+    what it answered, and how long after connecting that was."""
+    started = time.monotonic()
+    connection.sendall(head)
+    answer = b""
+    for _ in range(int(BOUND / interval)):
+        readable, _, _ = select.select([connection], [], [], interval)  # the drip's pace
+        if readable:
+            try:
+                chunk = connection.recv(4096)
+            except ConnectionResetError:
+                break
+            if not chunk:
+                break
+            answer += chunk
+            continue
+        try:
+            connection.sendall(b"a")
+        except OSError:  # closed under us: as good as an answer
+            break
+    return answer, time.monotonic() - started
+
+
+REQUEST_TIMEOUT = 0.5
+
+
+def test_a_sender_dripping_its_headers_is_closed_after_the_request_timeout(
+    serve: Callable[..., tuple[RelayServer, str]], client: MoesifClient
+) -> None:
+    server, _ = serve(relay_app(client), request_timeout=REQUEST_TIMEOUT)
+    before = relay_threads()
+    with socket.create_connection(("127.0.0.1", server.server_port), timeout=BOUND) as slow:
+        answer, elapsed = drip(slow, b"POST /v1/batch HTTP/1.1\r\nHost: relay\r\nX-Slow: ")
+    assert answer == b""
+    # Never silent for the 30 s socket timeout, yet cut off at the request timeout.
+    assert REQUEST_TIMEOUT <= elapsed < REQUEST_TIMEOUT + 2.0
+    for thread in relay_threads() - before:
+        thread.join(BOUND)
+        assert not thread.is_alive()
+    assert client.stats.queued == 0
+
+
+def test_a_sender_dripping_its_body_gets_a_408_after_the_request_timeout(
+    serve: Callable[..., tuple[RelayServer, str]], client: MoesifClient
+) -> None:
+    server, _ = serve(relay_app(client), request_timeout=REQUEST_TIMEOUT)
+    head = (
+        b"POST /v1/batch HTTP/1.1\r\nHost: relay\r\nContent-Type: application/json\r\n"
+        b'Content-Length: 10000\r\n\r\n{"type": '
+    )
+    with socket.create_connection(("127.0.0.1", server.server_port), timeout=BOUND) as slow:
+        answer, elapsed = drip(slow, head)
+        while chunk := slow.recv(4096):  # the rest of the answer, up to the close
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.0 408 ")
+    assert b'"code":"request_timeout"' in answer
+    assert REQUEST_TIMEOUT <= elapsed < REQUEST_TIMEOUT + 2.0
+    assert client.stats.queued == 0
+
+
+def test_a_request_arriving_in_time_is_answered_with_a_short_request_timeout(
+    serve: Callable[..., tuple[RelayServer, str]], client: MoesifClient
+) -> None:
+    _, url = serve(relay_app(client), request_timeout=REQUEST_TIMEOUT)
+    assert post(url, json.dumps(TRACK).encode()) == 200
+    assert post(url, json.dumps(TRACK).encode()) == 200  # each connection has its own
+    assert client.stats.queued == 2
+
+
+@pytest.mark.parametrize("request_timeout", [0, -1, float("inf"), float("nan"), True, "30"])
+def test_a_request_timeout_that_is_not_a_positive_finite_number_is_refused(
+    client: MoesifClient, request_timeout: Any
+) -> None:
+    with pytest.raises(ValidationError) as refused:
+        make_relay_server(relay_app(client), request_timeout=request_timeout)
+    assert refused.value.field == "request_timeout"
+
+
 @pytest.mark.parametrize("socket_timeout", [0, -1, float("inf"), float("nan")])
 def test_a_socket_timeout_that_is_not_a_positive_finite_number_is_refused(
     client: MoesifClient, socket_timeout: float
@@ -299,7 +380,8 @@ def test_moesif_relay_help_lists_its_options(capsys: pytest.CaptureFixture[str])
     assert exited.value.code == 0
     out = capsys.readouterr().out
     assert out.startswith("usage: moesif relay")
-    for option in ("--no-auth", "--shared-secret", "--socket-timeout", "--host", "--port"):
+    options = ("--no-auth", "--shared-secret", "--socket-timeout", "--request-timeout", "--host")
+    for option in (*options, "--port"):
         assert option in out
 
 
