@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterable, Mapping, Sequence
+from types import MappingProxyType
 from typing import TYPE_CHECKING
 
 import attrs
@@ -50,7 +51,7 @@ class GovernanceDecision:
 
     blocked_by: str | None = None
     status: int | None = None
-    headers: Mapping[str, str] = attrs.field(factory=dict)
+    headers: Mapping[str, str] = attrs.field(factory=dict, converter=MappingProxyType)
     body: object = None
     applied: tuple[str | None, ...] = ()
 

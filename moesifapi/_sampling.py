@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import logging
 import re
+import warnings
 from typing import TYPE_CHECKING
 
 from .exceptions import ValidationError
@@ -41,7 +42,11 @@ def route_of(uri: str) -> str:
 @functools.lru_cache(maxsize=4096)
 def _compiled(pattern: str) -> re.Pattern[str] | None:
     try:
-        return re.compile(pattern)
+        # Some patterns compile with a FutureWarning (a possible nested set, "[[]")
+        # or, on 3.10, a DeprecationWarning: never the host application's to see.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return re.compile(pattern)
     except (re.error, RecursionError, OverflowError) as error:
         # Cached with its answer, so each bad pattern is reported once.
         logger.warning(
