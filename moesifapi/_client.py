@@ -47,6 +47,7 @@ class MoesifClient(SteeringCalls, QueueCalls):
         timeout: float | httpx.Timeout = c.DEFAULT_TIMEOUT,
         max_retries: int = c.DEFAULT_MAX_RETRIES,
         gzip: bool = True,
+        gzip_level: int = c.GZIP_LEVEL,
         max_batch_bytes: int = c.DEFAULT_MAX_BATCH_BYTES,
         flush_interval: float = c.DEFAULT_FLUSH_INTERVAL,
         max_queue_size: int = c.DEFAULT_MAX_QUEUE_SIZE,
@@ -65,6 +66,7 @@ class MoesifClient(SteeringCalls, QueueCalls):
             gzip=gzip,
             max_batch_bytes=max_batch_bytes,
             user_agent_suffix=user_agent_suffix,
+            gzip_level=gzip_level,
         )
         self._core = p.Core(settings)
         self._engine = Engine(self._core)

@@ -147,6 +147,7 @@ class Settings:
     gzip: bool
     max_batch_bytes: int
     user_agent_suffix: str | None = None
+    gzip_level: int = c.GZIP_LEVEL
 
     @classmethod
     def resolve(
@@ -159,6 +160,7 @@ class Settings:
         gzip: bool,
         max_batch_bytes: int,
         user_agent_suffix: str | None = None,
+        gzip_level: int = c.GZIP_LEVEL,
     ) -> Settings:
         """Settings from arguments, falling back to the environment; bad values raise."""
         app_id = (
@@ -188,6 +190,11 @@ class Settings:
             )
         if type(max_retries) is not int or max_retries < 0:
             raise ValidationError(f"must be an int >= 0, got {max_retries!r}", field="max_retries")
+        if type(gzip_level) is not int or not 1 <= gzip_level <= 9:
+            raise ValidationError(
+                f"must be an int from 1 (fastest) to 9 (smallest), got {gzip_level!r}",
+                field="gzip_level",
+            )
         if type(max_batch_bytes) is not int or max_batch_bytes < 1024:
             raise ValidationError(
                 f"must be an int of at least 1024 bytes, got {max_batch_bytes!r}",
@@ -201,6 +208,7 @@ class Settings:
             gzip=bool(gzip),
             max_batch_bytes=max_batch_bytes,
             user_agent_suffix=_check_user_agent_suffix(user_agent_suffix),
+            gzip_level=gzip_level,
         )
 
     @property
@@ -321,7 +329,7 @@ class Core:
 
     def _post(self, path: str, body: bytes | bytearray | memoryview) -> PlannedRequest:
         if self.settings.gzip:
-            body = gzip.compress(body, compresslevel=c.GZIP_LEVEL, mtime=0)
+            body = gzip.compress(body, compresslevel=self.settings.gzip_level, mtime=0)
         elif not isinstance(body, bytes):
             body = bytes(body)
         return PlannedRequest("POST", path, self.settings.base_url + path, self._post_headers, body)

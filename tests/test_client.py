@@ -813,3 +813,26 @@ def test_the_seed_python_event_example_runs_with_only_import_changes(
     assert sent["request"]["verb"] == "PATCH"
     assert sent["response"]["status"] == 500
     assert sent["request"]["time"].endswith("Z")
+
+
+@pytest.mark.parametrize("level", [1, 9])
+async def test_gzip_level_sets_the_compression_and_the_body_is_the_same(
+    make_client: Callable[..., Client], level: int, httpx_mock: HTTPXMock
+) -> None:
+    httpx_mock.add_response(status_code=201)
+    client = make_client(gzip_level=level)
+    events = [an_event(n) for n in range(50)]
+    await call(client, "create_events_batch", events)
+    [sent] = httpx_mock.get_requests()
+    raw = sent.content
+    expected = gzip.compress(gzip.decompress(raw), compresslevel=level, mtime=0)
+    assert raw == expected
+    assert json.loads(gzip.decompress(raw))[0]["transaction_id"] == events[0].transaction_id
+
+
+@pytest.mark.parametrize("level", [0, 10, True, "6"])
+def test_gzip_level_out_of_range_is_a_validation_error(level: object) -> None:
+    for make in (MoesifClient, AsyncMoesifClient):
+        with pytest.raises(moesifapi.ValidationError) as raised:
+            make(application_id=APP_ID, base_url=BASE, gzip_level=level)  # type: ignore[arg-type]
+        assert raised.value.field == "gzip_level"
