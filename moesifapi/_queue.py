@@ -197,22 +197,32 @@ class QueueCore:
         self._unlogged_drops = 0
         self._last_drop_error: Exception | None = None
         self._unlogged_shutdown_losses = 0
-        # Set by a client built with sampling=True: the event to queue (its weight
-        # set), or None when the app's sample rate leaves it out.
+        # Set by the client: the event to queue (its weight set), or None when the
+        # app's sample rate leaves it out; used when `sampling` (sampling=True).
         self.sampler: Callable[[EventModel], EventModel | None] | None = None
+        self.sampling = False
 
     def renewed(self) -> QueueCore:
         """An empty core with the same settings, for a forked child."""
         fresh = QueueCore(self.settings, self.max_batch_bytes)
-        fresh.sampler = self.sampler
+        fresh.sampler, fresh.sampling = self.sampler, self.sampling
         return fresh
 
     # on the caller's thread
 
-    def prepare(self, endpoint: Endpoint[QueueItem], item: object) -> Prepared | None:
-        """Validate, sample, mask and encode one item; None when it is left out."""
+    def prepare(
+        self, endpoint: Endpoint[QueueItem], item: object, *, sample: bool | None = None
+    ) -> Prepared | None:
+        """Validate, sample, mask and encode one item; None when it is left out.
+
+        Events are sampled when `sample` says so, or by default when `sampling` does.
+        """
         model: QueueItem = coerce(endpoint.model, item)  # type: ignore[arg-type]
-        if self.sampler is not None and endpoint is EVENTS_BATCH:
+        if (
+            (self.sampling if sample is None else sample)
+            and self.sampler is not None
+            and endpoint is EVENTS_BATCH
+        ):
             kept = self._sampled(model)  # type: ignore[arg-type]
             if kept is None:
                 self._add("sampled_out", 1)
@@ -778,6 +788,12 @@ class QueueCalls:
     def _enqueue(self, endpoint: Endpoint[Any], items: Iterable[object]) -> int:
         self._freshen()
         return self._queue.add(endpoint, self._queue.core.prepare_all(endpoint, items))
+
+    def _queue_captured(self, event: EventModel, *, sample: bool) -> bool:
+        """`queue_event` for the capture middleware, which says itself whether to sample."""
+        self._freshen()
+        prepared = self._queue.core.prepare(EVENTS_BATCH, event, sample=sample)  # type: ignore[arg-type]
+        return prepared is not None and self._queue.add(EVENTS_BATCH, [prepared]) == 1  # type: ignore[arg-type]
 
     def _freshen(self) -> None:
         """Start a fetch of the app's config or rules if one is due (`SteeringCalls`)."""

@@ -237,9 +237,10 @@ class SteeringCalls:
             raise ValidationError(f"must be True or False, got {sampling!r}", field="sampling")
         self._steering = Steering()
         self._engine.on_tags = self._saw_tags
+        queue.sampler = self._steering.sample
         if sampling:
             self._steering.want(CONFIG)
-            queue.sampler = self._steering.sample
+            queue.sampling = True
 
     def app_config(self) -> AppConfig:
         """The app's config as last fetched, at once: no I/O on the caller's thread.

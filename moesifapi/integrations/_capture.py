@@ -1,0 +1,749 @@
+"""The capture core, pure: what an adapter saw of one exchange, turned into one event.
+
+Every adapter (ASGI, WSGI, the httpx transports) sees the same few things: method,
+full URL, headers, body bytes (capped), status, start and end times, the peer's
+address. This module does everything else once, the same for all of them: the typed
+views the user's hooks get, the client IP behind trusted proxies, bodies (JSON as
+JSON, text as base64, binary and oversized ones as a size marker, gzip decoded),
+private headers and fields masked, the identify hooks, skip, the governance decision,
+the transaction id, and the hand-off to the client's queue (which samples).
+
+Nothing here raises into the application: a hook or a capture that fails is logged
+and the exchange goes on uncaptured.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import ipaddress
+import json
+import logging
+import re
+import zlib
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias, TypedDict
+from urllib.parse import urlsplit
+
+import attrs
+
+from .._governance import ALLOW, GovernanceDecision
+from .._json_limits import MAX_JSON_DEPTH
+from .._masking import DEFAULT_MASK
+from ..exceptions import ValidationError
+from ..models import EventModel, EventRequestModel, EventResponseModel, _new_transaction_id
+
+if TYPE_CHECKING:
+    from .._async_client import AsyncMoesifClient
+    from .._client import MoesifClient
+
+__all__ = [
+    "DEFAULT_MAX_BODY_BYTES",
+    "DEFAULT_PRIVATE_FIELDS",
+    "DEFAULT_PRIVATE_HEADERS",
+    "BodyTap",
+    "Capture",
+    "CaptureOptions",
+    "CaptureSettings",
+    "CapturedRequest",
+    "CapturedResponse",
+    "Headers",
+    "settings_from",
+]
+
+logger = logging.getLogger("moesifapi")
+
+DEFAULT_MAX_BODY_BYTES = 100_000
+"""Bodies larger than this are logged as a size marker, not their content."""
+
+DEFAULT_PRIVATE_HEADERS = frozenset(
+    {"authorization", "proxy-authorization", "cookie", "set-cookie", "x-api-key"}
+)
+"""Headers whose values are masked by default, with any whose name holds a word of
+`PRIVATE_WORDS`."""
+
+DEFAULT_PRIVATE_FIELDS = frozenset({"authorization", "cookie", "x-api-key", "api_key", "apikey"})
+"""Body fields masked at any depth by default, with any whose name holds a word of
+`PRIVATE_WORDS`."""
+
+PRIVATE_WORDS = ("token", "secret", "password")
+"""A header or body field whose name contains one of these (in any case) is private."""
+
+Client: TypeAlias = "MoesifClient | AsyncMoesifClient"
+
+_Hook: TypeAlias = "Callable[[CapturedRequest, CapturedResponse | None], Any]"
+
+
+class CaptureOptions(TypedDict, total=False):
+    """The keyword arguments every adapter takes: `CaptureSettings`' fields."""
+
+    identify_user: _Hook | None
+    identify_company: _Hook | None
+    session_token: _Hook | None
+    metadata: _Hook | None
+    skip: _Hook | None
+    skip_paths: Collection[str]
+    mask: Callable[[EventModel], EventModel | None] | None
+    log_body: bool
+    max_body_bytes: int
+    size_only_media_types: Collection[str]
+    private_headers: Collection[str]
+    private_body_fields: Collection[str]
+    mask_private: bool
+    trusted_proxies: Collection[str]
+    sampling: bool
+    governance: bool
+    transaction_id_header: str | None
+
+
+class Headers(Mapping[str, str]):
+    """Headers as a case-insensitive mapping: ``headers["content-type"]`` finds
+    ``Content-Type``. Repeated headers are joined with ``", "``, as the API wants them;
+    iteration gives each name as first spelled."""
+
+    __slots__ = ("_by_lower",)
+
+    def __init__(self, pairs: Iterable[tuple[str, str]] = ()) -> None:
+        by_lower: dict[str, tuple[str, str]] = {}
+        for name, value in pairs:
+            key = name.lower()
+            seen = by_lower.get(key)
+            by_lower[key] = (name, value) if seen is None else (seen[0], f"{seen[1]}, {value}")
+        self._by_lower = by_lower
+
+    @classmethod
+    def from_raw(cls, pairs: Iterable[tuple[bytes, bytes]]) -> Headers:
+        """From ASGI's (or httpx's) byte pairs, decoded as latin-1 as HTTP/1.1 defines."""
+        return cls((name.decode("latin-1"), value.decode("latin-1")) for name, value in pairs)
+
+    def __getitem__(self, name: str) -> str:
+        return self._by_lower[name.lower()][1]
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and name.lower() in self._by_lower
+
+    def __iter__(self) -> Iterator[str]:
+        return (name for name, _ in self._by_lower.values())
+
+    def __len__(self) -> int:
+        return len(self._by_lower)
+
+    def __repr__(self) -> str:
+        return f"Headers({dict(self.items())!r})"
+
+    def to_dict(self) -> dict[str, str]:
+        return dict(self._by_lower.values())
+
+
+@attrs.frozen
+class CapturedRequest:
+    """The request as the adapter saw it: what each hook is given.
+
+    `body` holds at most `max_body_bytes` bytes of it (empty with ``log_body=False``);
+    `body_size` is how many bytes the request body had in all, as far as it was read.
+    """
+
+    method: str
+    url: str
+    headers: Headers
+    body: bytes = b""
+    body_size: int = 0
+    client_address: str | None = None
+
+    @property
+    def path(self) -> str:
+        """The URL's path, without the query."""
+        return urlsplit(self.url).path or "/"
+
+
+@attrs.frozen
+class CapturedResponse:
+    """The response as the adapter saw it; `body` is capped as the request's is."""
+
+    status: int
+    headers: Headers
+    body: bytes = b""
+    body_size: int = 0
+
+
+class BodyTap:
+    """The first `limit` bytes of a body that passes by in chunks, and its full size."""
+
+    __slots__ = ("_chunks", "_kept", "limit", "size")
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.size = 0
+        self._kept = 0
+        self._chunks: list[bytes] = []
+
+    def feed(self, chunk: bytes) -> None:
+        self.size += len(chunk)
+        room = self.limit - self._kept
+        if room > 0 and chunk:
+            piece = chunk if len(chunk) <= room else chunk[:room]
+            self._chunks.append(piece)
+            self._kept += len(piece)
+
+    @property
+    def truncated(self) -> bool:
+        return self.size > self._kept
+
+    def captured(self) -> bytes:
+        if len(self._chunks) > 1:
+            self._chunks = [b"".join(self._chunks)]
+        return self._chunks[0] if self._chunks else b""
+
+
+# --- settings ---
+
+Hook: TypeAlias = "Callable[[CapturedRequest, CapturedResponse | None], Any]"
+
+
+def _callable_or_none(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if value is not None and not callable(value):
+        raise ValidationError(
+            f"must be a function or None, got {value!r:.60}", field=attribute.name
+        )
+
+
+def _bool(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if type(value) is not bool:
+        raise ValidationError(f"must be True or False, got {value!r:.60}", field=attribute.name)
+
+
+def _names(value: object) -> frozenset[str]:
+    if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
+        raise TypeError("a list of names")
+    names = set()
+    for name in value:
+        if not isinstance(name, str):
+            raise TypeError("a list of names")
+        names.add(name.lower())
+    return frozenset(names)
+
+
+def _name_set(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if not isinstance(value, frozenset):
+        raise ValidationError(
+            f"must be a list of names such as ['X-Internal'], got {value!r:.60}",
+            field=attribute.name,
+        )
+
+
+def _to_names(value: object) -> object:
+    try:
+        return _names(value)
+    except TypeError:
+        return value  # the validator names the setting
+
+
+def _to_networks(value: object) -> object:
+    if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
+        return value
+    networks = []
+    for item in value:
+        try:
+            networks.append(ipaddress.ip_network(item, strict=False))
+        except (TypeError, ValueError):
+            return value
+    return tuple(networks)
+
+
+def _networks(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if not isinstance(value, tuple):
+        raise ValidationError(
+            "must be a list of proxy addresses or networks such as ['10.0.0.0/8'], "
+            f"got {value!r:.60}",
+            field=attribute.name,
+        )
+
+
+def _body_limit(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if type(value) is not int or value < 0:
+        raise ValidationError(
+            f"must be an int of 0 or more, got {value!r:.60}", field=attribute.name
+        )
+
+
+def _header_name(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if value is not None and (
+        not isinstance(value, str) or not re.fullmatch(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+", value)
+    ):
+        raise ValidationError(
+            f"must be a header name or None, got {value!r:.60}", field=attribute.name
+        )
+
+
+@attrs.frozen(kw_only=True)
+class CaptureSettings:
+    """What every adapter takes, under the same names (docs/capture.md).
+
+    The hooks get typed views, never a framework's own objects: `identify_user`,
+    `identify_company`, `session_token` and `metadata` are called as
+    ``hook(request, response)`` and return a value or None; `skip(request, response)`
+    returns True to leave the exchange out; `mask(event)` returns the event (changed
+    or not) or None to leave it out. For governance the identify hooks are called
+    before the app runs, with ``response=None``.
+    """
+
+    identify_user: Hook | None = attrs.field(default=None, validator=_callable_or_none)
+    identify_company: Hook | None = attrs.field(default=None, validator=_callable_or_none)
+    session_token: Hook | None = attrs.field(default=None, validator=_callable_or_none)
+    metadata: Hook | None = attrs.field(default=None, validator=_callable_or_none)
+    skip: Hook | None = attrs.field(default=None, validator=_callable_or_none)
+    skip_paths: frozenset[str] = attrs.field(
+        default=frozenset(), converter=_to_names, validator=_name_set
+    )
+    mask: Callable[[EventModel], EventModel | None] | None = attrs.field(
+        default=None, validator=_callable_or_none
+    )
+    log_body: bool = attrs.field(default=True, validator=_bool)
+    max_body_bytes: int = attrs.field(default=DEFAULT_MAX_BODY_BYTES, validator=_body_limit)
+    size_only_media_types: frozenset[str] = attrs.field(
+        default=frozenset(), converter=_to_names, validator=_name_set
+    )
+    private_headers: frozenset[str] = attrs.field(
+        default=frozenset(), converter=_to_names, validator=_name_set
+    )
+    private_body_fields: frozenset[str] = attrs.field(
+        default=frozenset(), converter=_to_names, validator=_name_set
+    )
+    mask_private: bool = attrs.field(default=True, validator=_bool)
+    trusted_proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = attrs.field(
+        default=(), converter=_to_networks, validator=_networks
+    )
+    sampling: bool = attrs.field(default=True, validator=_bool)
+    governance: bool = attrs.field(default=True, validator=_bool)
+    transaction_id_header: str | None = attrs.field(
+        default="X-Moesif-Transaction-Id", validator=_header_name
+    )
+
+    def is_private_header(self, name: str) -> bool:
+        lowered = name.lower()
+        if lowered in self.private_headers:
+            return True
+        return self.mask_private and (
+            lowered in DEFAULT_PRIVATE_HEADERS or any(w in lowered for w in PRIVATE_WORDS)
+        )
+
+    def is_private_field(self, name: str) -> bool:
+        lowered = name.lower()
+        if lowered in self.private_body_fields:
+            return True
+        return self.mask_private and (
+            lowered in DEFAULT_PRIVATE_FIELDS or any(w in lowered for w in PRIVATE_WORDS)
+        )
+
+
+def settings_from(options: Mapping[str, Any]) -> CaptureSettings:
+    """`CaptureSettings` from an adapter's keyword arguments; an unknown one is named."""
+    known = attrs.fields_dict(CaptureSettings)
+    for name in options:
+        if name not in known:
+            raise ValidationError(
+                f"is not a capture setting; the settings are {', '.join(sorted(known))}",
+                field=name,
+            )
+    return CaptureSettings(**options)
+
+
+# --- the client IP ---
+
+
+def _address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    text = text.strip().strip('"')
+    if text.startswith("["):  # [v6]:port
+        text = text[1:].split("]", 1)[0]
+    elif text.count(":") == 1:  # v4:port
+        text = text.split(":", 1)[0]
+    try:
+        return ipaddress.ip_address(text)
+    except ValueError:
+        return None
+
+
+def _forwarded_for(value: str) -> list[str]:
+    hops = []
+    for element in value.split(","):
+        for pair in element.split(";"):
+            key, _, raw = pair.strip().partition("=")
+            if key.lower() == "for":
+                hops.append(raw)
+    return hops
+
+
+def client_ip(
+    peer: str | None,
+    headers: Mapping[str, str],
+    trusted: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...],
+) -> str | None:
+    """The client's address: the peer's, unless the peer is a trusted proxy.
+
+    Behind trusted proxies the `Forwarded` (or else `X-Forwarded-For`) chain is read
+    from the right, past every trusted hop, to the first address that is not one. A
+    header from an untrusted peer is never believed: anyone can send it.
+    """
+    if peer is None or not trusted:
+        return peer
+    address = _address(peer)
+
+    def is_trusted(candidate: ipaddress.IPv4Address | ipaddress.IPv6Address | None) -> bool:
+        return candidate is not None and any(candidate in network for network in trusted)
+
+    if not is_trusted(address):
+        return peer
+    if "forwarded" in headers:
+        hops = _forwarded_for(headers["forwarded"])
+    elif "x-forwarded-for" in headers:
+        hops = headers["x-forwarded-for"].split(",")
+    else:
+        return peer
+    for hop in reversed(hops):
+        hop_address = _address(hop)
+        if hop_address is None:
+            return peer  # an unreadable hop: believe no further
+        if not is_trusted(hop_address):
+            return str(hop_address)
+    return peer
+
+
+# --- bodies ---
+
+_JSON_TYPE = re.compile(r"^application/(?:[\w.+-]+\+)?json$")
+_TEXT_TYPES = frozenset(
+    {
+        "application/x-www-form-urlencoded",
+        "application/xml",
+        "application/javascript",
+        "application/graphql",
+        "application/x-ndjson",
+    }
+)
+
+BODY_OMITTED = "moesif_body_omitted"
+"""The key of the marker that stands for a body logged as its size only."""
+
+
+def size_marker(reason: str, size: int) -> dict[str, object]:
+    """What stands in an event for a body not logged: why, and its size in bytes."""
+    return {BODY_OMITTED: {"reason": reason, "size": size}}
+
+
+def _media_type(headers: Mapping[str, str]) -> str:
+    return headers.get("content-type", "").split(";", 1)[0].strip().lower()
+
+
+def _decoded(data: bytes, encoding: str, limit: int) -> bytes | None:
+    """`data` decompressed, or None when it is not whole or grows past `limit`."""
+    wbits = {"gzip": 16 + zlib.MAX_WBITS, "x-gzip": 16 + zlib.MAX_WBITS, "deflate": zlib.MAX_WBITS}
+    try:
+        inflater = zlib.decompressobj(wbits[encoding])
+        out = inflater.decompress(data, limit + 1)
+    except (KeyError, zlib.error):
+        return None
+    if len(out) > limit or not inflater.eof:
+        return None
+    return out
+
+
+def _too_deep(value: object) -> bool:
+    # Iterative: JSON the server (or a client) nests deeper than the models accept.
+    stack: list[tuple[object, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            if depth > MAX_JSON_DEPTH:
+                return True
+            stack.extend((child, depth + 1) for child in item.values())
+        elif isinstance(item, list):
+            if depth > MAX_JSON_DEPTH:
+                return True
+            stack.extend((child, depth + 1) for child in item)
+    return False
+
+
+def _masked_fields(value: object, settings: CaptureSettings) -> object:
+    if isinstance(value, dict):
+        return {
+            key: (
+                DEFAULT_MASK
+                if isinstance(key, str) and settings.is_private_field(key)
+                else _masked_fields(item, settings)
+            )
+            for key, item in value.items()
+        }
+    if isinstance(value, list):
+        return [_masked_fields(item, settings) for item in value]
+    return value
+
+
+def body_fields(
+    body: bytes, size: int, headers: Mapping[str, str], settings: CaptureSettings
+) -> tuple[object, str | None]:
+    """A body as the event carries it: (`body`, `transfer_encoding`).
+
+    JSON as JSON (private fields masked), other text as base64, and a size marker for
+    a body over `max_body_bytes`, a binary one, or one of `size_only_media_types`.
+    """
+    if not settings.log_body or size == 0:
+        return None, None
+    limit = settings.max_body_bytes
+    if size > limit:
+        return size_marker(f"larger than max_body_bytes={limit}", size), None
+    encoding = headers.get("content-encoding", "").strip().lower()
+    if encoding and encoding != "identity":
+        decoded = _decoded(body, encoding, limit)
+        if decoded is None:
+            return size_marker(f"{encoding}-encoded, not readable within {limit} bytes", size), None
+        body = decoded
+    media = _media_type(headers)
+    if media in settings.size_only_media_types:
+        return size_marker(f"{media} is logged as size only", size), None
+    if _JSON_TYPE.match(media) or (not media and body[:1] in (b"{", b"[")):
+        try:
+            parsed = json.loads(body)
+        except (ValueError, RecursionError):
+            parsed = _NOT_JSON
+        if parsed is not _NOT_JSON and not _too_deep(parsed):
+            return _masked_fields(parsed, settings), None
+    if media.startswith("text/") or media in _TEXT_TYPES or _JSON_TYPE.match(media) or not media:
+        try:
+            body.decode("utf-8")
+        except UnicodeDecodeError:
+            return size_marker("not UTF-8 text", size), None
+        return base64.b64encode(body).decode("ascii"), "base64"
+    return size_marker(f"{media} is not text", size), None
+
+
+_NOT_JSON = object()
+
+
+# --- the capture ---
+
+
+def _call(hook: Callable[..., Any] | None, what: str, *args: object) -> Any:
+    if hook is None:
+        return None
+    try:
+        return hook(*args)
+    except Exception:
+        logger.exception("moesifapi: the %s hook raised; capturing without it", what)
+        return None
+
+
+def _text_or_none(value: object, what: str) -> str | None:
+    if value is None or isinstance(value, str):
+        return value or None
+    logger.warning("moesifapi: %s returned %s, not a str; ignored", what, type(value).__name__)
+    return None
+
+
+def _base64(data: bytes) -> str:
+    return binascii.b2a_base64(data, newline=False).decode("ascii")
+
+
+Direction: TypeAlias = Literal["Incoming", "Outgoing"]
+
+
+class Capture:
+    """One adapter's capture: its client, its settings, its direction.
+
+    `client` is a `MoesifClient` or an `AsyncMoesifClient`; the capture only calls
+    plain methods on it (`queue_event`, `app_config`, `governance_rules`), so either
+    works from any adapter. With ``sampling=True`` the queue samples by the app's
+    config; with ``governance=True`` `govern` applies its rules.
+    """
+
+    def __init__(
+        self, client: Client, settings: CaptureSettings, direction: Direction = "Incoming"
+    ) -> None:
+        self.client = client
+        self.settings = settings
+        self.direction = direction
+        self._rules_seen: object = None
+        self._by_body = False
+        if settings.sampling:
+            client.app_config()  # starts keeping the config fresh
+        if settings.governance and direction == "Incoming":
+            client.governance_rules()
+
+    # before the app
+
+    def transaction_id(self, headers: Mapping[str, str]) -> str:
+        """The exchange's transaction id: the request's own header's, or a new one."""
+        name = self.settings.transaction_id_header
+        if name is not None:
+            given = headers.get(name)
+            if given and len(given) <= 256 and given.isprintable():
+                return given
+        return _new_transaction_id()
+
+    def governs(self) -> bool:
+        """Whether `govern` can say anything: governance is on and the app has rules."""
+        return self.settings.governance and bool(self.client.governance_rules())
+
+    def governs_by_body(self) -> bool:
+        """Whether a rule looks into request bodies, so that an adapter must read the
+        body (up to `max_body_bytes`, then replay it to the app) before `govern`."""
+        if not self.settings.governance:
+            return False
+        rules = self.client.governance_rules()
+        if rules is not self._rules_seen:
+            self._rules_seen = rules
+            self._by_body = any(
+                condition.path.startswith("request.body.")
+                for rule in rules
+                for group in rule.regex_config
+                for condition in group.conditions
+            )
+        return self._by_body
+
+    def govern(self, request: CapturedRequest) -> GovernanceDecision:
+        """What the app's rules say about `request`, identified before the app runs."""
+        if not self.settings.governance:
+            return ALLOW
+        try:
+            rules = self.client.governance_rules()
+            if not rules:
+                return ALLOW
+            settings = self.settings
+            user_id = _text_or_none(
+                _call(settings.identify_user, "identify_user", request, None), "identify_user"
+            )
+            company_id = _text_or_none(
+                _call(settings.identify_company, "identify_company", request, None),
+                "identify_company",
+            )
+            return rules.evaluate(
+                self._request_model(request, datetime.now().astimezone()),
+                user_id=user_id,
+                company_id=company_id,
+                config=self.client.app_config(),
+            )
+        except Exception:
+            logger.exception("moesifapi: governance failed; the request goes through")
+            return ALLOW
+
+    # after the app
+
+    def record(
+        self,
+        request: CapturedRequest,
+        response: CapturedResponse | None,
+        started: datetime,
+        ended: datetime,
+        *,
+        transaction_id: str,
+        blocked_by: str | None = None,
+    ) -> bool:
+        """Queue the event for this exchange; False if it was left out. Never raises."""
+        try:
+            event = self.event(
+                request,
+                response,
+                started,
+                ended,
+                transaction_id=transaction_id,
+                blocked_by=blocked_by,
+            )
+            if event is None:
+                return False
+            return bool(self.client._queue_captured(event, sample=self.settings.sampling))
+        except Exception:
+            logger.exception("moesifapi: could not capture %s %s", request.method, request.url)
+            return False
+
+    def event(
+        self,
+        request: CapturedRequest,
+        response: CapturedResponse | None,
+        started: datetime,
+        ended: datetime,
+        *,
+        transaction_id: str,
+        blocked_by: str | None = None,
+    ) -> EventModel | None:
+        """The event for this exchange, or None when `skip` or `mask` leaves it out."""
+        settings = self.settings
+        if request.path in settings.skip_paths or _call(settings.skip, "skip", request, response):
+            return None
+        event = EventModel(
+            request=self._request_model(request, started),
+            response=None if response is None else self._response_model(response, ended),
+            user_id=_text_or_none(
+                _call(settings.identify_user, "identify_user", request, response), "identify_user"
+            ),
+            company_id=_text_or_none(
+                _call(settings.identify_company, "identify_company", request, response),
+                "identify_company",
+            ),
+            session_token=_text_or_none(
+                _call(settings.session_token, "session_token", request, response), "session_token"
+            ),
+            metadata=self._metadata(request, response),
+            transaction_id=transaction_id,
+            direction=self.direction,
+            blocked_by=blocked_by,
+        )
+        if settings.mask is not None:
+            try:
+                masked = settings.mask(event)
+            except Exception:
+                logger.exception("moesifapi: the mask hook raised; the event is left out")
+                return None
+            if masked is None:
+                return None
+            if not isinstance(masked, EventModel):
+                logger.warning(
+                    "moesifapi: mask returned %s, not an EventModel or None; the event is left out",
+                    type(masked).__name__,
+                )
+                return None
+            event = masked
+        return event
+
+    def _metadata(
+        self, request: CapturedRequest, response: CapturedResponse | None
+    ) -> Mapping[str, object] | None:
+        value = _call(self.settings.metadata, "metadata", request, response)
+        if value is None or isinstance(value, Mapping):
+            return value
+        logger.warning("moesifapi: metadata returned %s, not a dict; ignored", type(value).__name__)
+        return None
+
+    def _headers(self, headers: Headers) -> dict[str, str]:
+        settings = self.settings
+        return {
+            name: DEFAULT_MASK if settings.is_private_header(name) else value
+            for name, value in headers.items()
+        }
+
+    def _request_model(self, request: CapturedRequest, started: datetime) -> EventRequestModel:
+        body, transfer_encoding = body_fields(
+            request.body, request.body_size, request.headers, self.settings
+        )
+        return EventRequestModel(
+            time=started,
+            uri=request.url,
+            verb=request.method,
+            headers=self._headers(request.headers),
+            ip_address=client_ip(
+                request.client_address, request.headers, self.settings.trusted_proxies
+            ),
+            body=body,
+            transfer_encoding=transfer_encoding,
+        )
+
+    def _response_model(self, response: CapturedResponse, ended: datetime) -> EventResponseModel:
+        body, transfer_encoding = body_fields(
+            response.body, response.body_size, response.headers, self.settings
+        )
+        return EventResponseModel(
+            time=ended,
+            status=response.status,
+            headers=self._headers(response.headers),
+            body=body,
+            transfer_encoding=transfer_encoding,
+        )
