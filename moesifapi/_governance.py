@@ -39,6 +39,10 @@ _HEADERS = "request.headers."
 _UNKNOWN = "UNKNOWN"
 
 
+def _read_only(headers: Mapping[str, str]) -> Mapping[str, str]:
+    return MappingProxyType(dict(headers))
+
+
 @attrs.frozen
 class GovernanceDecision:
     """What the app's governance rules say about one request.
@@ -51,7 +55,7 @@ class GovernanceDecision:
 
     blocked_by: str | None = None
     status: int | None = None
-    headers: Mapping[str, str] = attrs.field(factory=dict, converter=MappingProxyType)
+    headers: Mapping[str, str] = attrs.field(factory=dict, converter=_read_only)
     body: object = None
     applied: tuple[str | None, ...] = ()
 
