@@ -14,7 +14,6 @@ and the exchange goes on uncaptured.
 
 from __future__ import annotations
 
-import base64
 import binascii
 import ipaddress
 import json
@@ -448,39 +447,116 @@ def _decoded(data: bytes, encoding: str, limit: int) -> bytes | None:
     return out
 
 
-def _too_deep(value: object) -> bool:
-    # Iterative: JSON the server (or a client) nests deeper than the models accept.
+class _TooDeep(Exception):
+    pass
+
+
+def _nests_deeper_than_allowed(value: object) -> bool:
+    # Iterative, containers only: JSON nested deeper than the models accept goes as
+    # text instead (the event would be refused whole).
     stack: list[tuple[object, int]] = [(value, 1)]
     while stack:
         item, depth = stack.pop()
+        if depth > MAX_JSON_DEPTH:
+            return True
         if isinstance(item, dict):
-            if depth > MAX_JSON_DEPTH:
-                return True
-            stack.extend((child, depth + 1) for child in item.values())
+            stack.extend((child, depth + 1) for child in item.values() if type(child) in _NESTS)
         elif isinstance(item, list):
-            if depth > MAX_JSON_DEPTH:
-                return True
-            stack.extend((child, depth + 1) for child in item)
+            stack.extend((child, depth + 1) for child in item if type(child) in _NESTS)
     return False
 
 
-def _masked_fields(value: object, settings: CaptureSettings) -> object:
-    if isinstance(value, dict):
-        return {
-            key: (
-                DEFAULT_MASK
-                if isinstance(key, str) and settings.is_private_field(key)
-                else _masked_fields(item, settings)
-            )
-            for key, item in value.items()
-        }
-    if isinstance(value, list):
-        return [_masked_fields(item, settings) for item in value]
-    return value
+_NESTS = (dict, list)
+
+
+class Privacy:
+    """Which header and field names are private under some settings, remembered.
+
+    Names repeat from one exchange to the next, so each is judged once.
+    """
+
+    __slots__ = ("_fields", "_headers", "_settings", "markers")
+
+    def __init__(self, settings: CaptureSettings) -> None:
+        self._settings = settings
+        self._headers: dict[str, bool] = {}
+        self._fields: dict[str, bool] = {}
+        # If none of these occurs in a body's text (in any case), no key in it can be
+        # private, and the body needs no walk at all.
+        words = set(settings.private_body_fields)
+        if settings.mask_private:
+            words |= DEFAULT_PRIVATE_FIELDS | set(PRIVATE_WORDS)
+        self.markers = tuple(word.encode() for word in words)
+
+    def header(self, name: str) -> bool:
+        known = self._headers.get(name)
+        if known is None:
+            if len(self._headers) > 4096:
+                self._headers.clear()
+            known = self._headers[name] = self._settings.is_private_header(name)
+        return known
+
+    def field(self, name: str) -> bool:
+        known = self._fields.get(name)
+        if known is None:
+            if len(self._fields) > 4096:
+                self._fields.clear()
+            known = self._fields[name] = self._settings.is_private_field(name)
+        return known
+
+    def may_hold_private_fields(self, text: bytes) -> bool:
+        lowered = text.lower()
+        return any(marker in lowered for marker in self.markers)
+
+    def masked(self, value: object, depth: int = 1) -> object:
+        """`value` with private fields masked at any depth; `_TooDeep` past the limit."""
+        if depth > MAX_JSON_DEPTH:
+            raise _TooDeep
+        if isinstance(value, dict):
+            field = self.field
+            return {
+                key: (
+                    DEFAULT_MASK
+                    if isinstance(key, str) and field(key)
+                    else self.masked(item, depth + 1)
+                    if type(item) in _NESTS
+                    else item
+                )
+                for key, item in value.items()
+            }
+        if isinstance(value, list):
+            return [
+                self.masked(item, depth + 1) if type(item) in _NESTS else item for item in value
+            ]
+        return value
+
+
+def _json_value(body: bytes, privacy: Privacy) -> object:
+    """`body` parsed, private fields masked; `_NOT_JSON` when it is not JSON the
+    models can carry."""
+    try:
+        parsed = json.loads(body)
+    except (ValueError, RecursionError):
+        return _NOT_JSON
+    if type(parsed) not in _NESTS:
+        return parsed
+    if privacy.may_hold_private_fields(body):
+        try:
+            return privacy.masked(parsed)
+        except _TooDeep:
+            return _NOT_JSON
+    # Nesting needs an opening bracket per level: few brackets, no walk.
+    if body.count(b"{") + body.count(b"[") > MAX_JSON_DEPTH and _nests_deeper_than_allowed(parsed):
+        return _NOT_JSON
+    return parsed
 
 
 def body_fields(
-    body: bytes, size: int, headers: Mapping[str, str], settings: CaptureSettings
+    body: bytes,
+    size: int,
+    headers: Mapping[str, str],
+    settings: CaptureSettings,
+    privacy: Privacy | None = None,
 ) -> tuple[object, str | None]:
     """A body as the event carries it: (`body`, `transfer_encoding`).
 
@@ -501,19 +577,17 @@ def body_fields(
     media = _media_type(headers)
     if media in settings.size_only_media_types:
         return size_marker(f"{media} is logged as size only", size), None
-    if _JSON_TYPE.match(media) or (not media and body[:1] in (b"{", b"[")):
-        try:
-            parsed = json.loads(body)
-        except (ValueError, RecursionError):
-            parsed = _NOT_JSON
-        if parsed is not _NOT_JSON and not _too_deep(parsed):
-            return _masked_fields(parsed, settings), None
-    if media.startswith("text/") or media in _TEXT_TYPES or _JSON_TYPE.match(media) or not media:
+    is_json = _JSON_TYPE.match(media) is not None
+    if is_json or (not media and body[:1] in (b"{", b"[")):
+        parsed = _json_value(body, privacy if privacy is not None else Privacy(settings))
+        if parsed is not _NOT_JSON:
+            return parsed, None
+    if is_json or not media or media.startswith("text/") or media in _TEXT_TYPES:
         try:
             body.decode("utf-8")
         except UnicodeDecodeError:
             return size_marker("not UTF-8 text", size), None
-        return base64.b64encode(body).decode("ascii"), "base64"
+        return _base64(body), "base64"
     return size_marker(f"{media} is not text", size), None
 
 
@@ -564,6 +638,7 @@ class Capture:
         self.direction = direction
         self._rules_seen: object = None
         self._by_body = False
+        self._privacy = Privacy(settings)
         if settings.sampling:
             client.app_config()  # starts keeping the config fresh
         if settings.governance and direction == "Incoming":
@@ -714,15 +789,12 @@ class Capture:
         return None
 
     def _headers(self, headers: Headers) -> dict[str, str]:
-        settings = self.settings
-        return {
-            name: DEFAULT_MASK if settings.is_private_header(name) else value
-            for name, value in headers.items()
-        }
+        private = self._privacy.header
+        return {name: DEFAULT_MASK if private(name) else value for name, value in headers.items()}
 
     def _request_model(self, request: CapturedRequest, started: datetime) -> EventRequestModel:
         body, transfer_encoding = body_fields(
-            request.body, request.body_size, request.headers, self.settings
+            request.body, request.body_size, request.headers, self.settings, self._privacy
         )
         return EventRequestModel(
             time=started,
@@ -738,7 +810,7 @@ class Capture:
 
     def _response_model(self, response: CapturedResponse, ended: datetime) -> EventResponseModel:
         body, transfer_encoding = body_fields(
-            response.body, response.body_size, response.headers, self.settings
+            response.body, response.body_size, response.headers, self.settings, self._privacy
         )
         return EventResponseModel(
             time=ended,

@@ -406,7 +406,15 @@ def test_record_never_raises_even_on_a_closed_client(client: MoesifClient) -> No
 # --- sampling and governance ---
 
 
-def test_capture_samples_by_its_own_setting(client: MoesifClient, collector: Collector) -> None:
+@pytest.fixture
+def held_only(client: MoesifClient, monkeypatch: pytest.MonkeyPatch) -> MoesifClient:
+    """The client never fetches: the config and rules a test gives it stay put."""
+    monkeypatch.setattr(client, "_freshen", lambda: None)
+    return client
+
+
+def test_capture_samples_by_its_own_setting(held_only: MoesifClient, collector: Collector) -> None:
+    client = held_only
     client._steering.config = AppConfig(sample_rate=0)
     sampled = Capture(client, CaptureSettings(sampling=True, governance=False))
     unsampled = Capture(client, CaptureSettings(sampling=False, governance=False))
@@ -440,8 +448,9 @@ def held_rules(client: MoesifClient, *rules: dict[str, Any], **config: Any) -> N
 
 
 def test_govern_identifies_before_the_app_runs_and_applies_the_rules(
-    client: MoesifClient,
+    held_only: MoesifClient,
 ) -> None:
+    client = held_only
     calls: list[CapturedResponse | None] = []
 
     def identify_user(request: CapturedRequest, response: CapturedResponse | None) -> str:
@@ -459,7 +468,8 @@ def test_govern_identifies_before_the_app_runs_and_applies_the_rules(
     assert calls == [None, None]
 
 
-def test_govern_reads_json_bodies_when_a_rule_looks_into_them(client: MoesifClient) -> None:
+def test_govern_reads_json_bodies_when_a_rule_looks_into_them(held_only: MoesifClient) -> None:
+    client = held_only
     capture = Capture(client, CaptureSettings(sampling=False))
     held_rules(client, BY_BODY)
     assert capture.governs_by_body()
@@ -469,3 +479,14 @@ def test_govern_reads_json_bodies_when_a_rule_looks_into_them(client: MoesifClie
     assert not off.governs()
     assert not off.governs_by_body()
     assert not off.govern(a_request(b'{"operationName": "QueryItems"}')).applied
+
+
+def test_wide_json_is_json_and_deep_json_is_text_with_or_without_private_fields() -> None:
+    wide = json.dumps([{"id": n, "tags": [n]} for n in range(200)]).encode()
+    assert fields(wide, "application/json")[0] == json.loads(wide)
+    for deep in (b"[" * 150 + b"]" * 150, b'[{"token": ' + b"[" * 150 + b"]" * 150 + b"}]"):
+        assert fields(deep, "application/json")[1] == "base64"
+    # A private word that is only a value, not a key, masks nothing.
+    assert fields(b'{"note": "my password is safe"}', "application/json")[0] == {
+        "note": "my password is safe"
+    }
