@@ -484,8 +484,11 @@ def test_govern_reads_json_bodies_when_a_rule_looks_into_them(held_only: MoesifC
 def test_wide_json_is_json_and_deep_json_is_text_with_or_without_private_fields() -> None:
     wide = json.dumps([{"id": n, "tags": [n]} for n in range(200)]).encode()
     assert fields(wide, "application/json")[0] == json.loads(wide)
-    for deep in (b"[" * 150 + b"]" * 150, b'[{"token": ' + b"[" * 150 + b"]" * 150 + b"}]"):
-        assert fields(deep, "application/json")[1] == "base64"
+    assert fields(b"[" * 150 + b"]" * 150, "application/json")[1] == "base64"
+    deep_under_private = b'[{"token": ' + b"[" * 150 + b"]" * 150 + b', "x": [[1]]}]'
+    assert fields(deep_under_private, "application/json") == ([{"token": "***", "x": [[1]]}], None)
+    deep_beside_private = b'[{"token": 1, "x": ' + b"[" * 150 + b"]" * 150 + b"}]"
+    assert fields(deep_beside_private, "application/json")[1] == "base64"
     # A private word that is only a value, not a key, masks nothing.
     assert fields(b'{"note": "my password is safe"}', "application/json")[0] == {
         "note": "my password is safe"
