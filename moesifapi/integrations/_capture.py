@@ -661,8 +661,11 @@ class Capture:
 
     def governs_by_body(self) -> bool:
         """Whether a rule looks into request bodies, so that an adapter must read the
-        body (up to `max_body_bytes`, then replay it to the app) before `govern`."""
-        if not self.settings.governance:
+        body (up to `max_body_bytes`, then replay it to the app) before `govern`.
+
+        Never with ``log_body=False``: no body is kept then, and rules on
+        ``request.body.<field>`` see none (docs/capture.md says so)."""
+        if not self.settings.governance or not self.settings.log_body:
             return False
         rules = self.client.governance_rules()
         if rules is not self._rules_seen:

@@ -493,3 +493,11 @@ def test_wide_json_is_json_and_deep_json_is_text_with_or_without_private_fields(
     assert fields(b'{"note": "my password is safe"}', "application/json")[0] == {
         "note": "my password is safe"
     }
+
+
+def test_with_log_body_off_no_body_is_read_for_governance(held_only: MoesifClient) -> None:
+    client = held_only
+    held_rules(client, BY_BODY)
+    capture = Capture(client, CaptureSettings(sampling=False, log_body=False))
+    assert capture.governs()
+    assert not capture.governs_by_body()

@@ -1,0 +1,433 @@
+"""Capture an ASGI app's API calls: `MoesifMiddleware`, pure ASGI 3.
+
+Wraps any ASGI app (FastAPI, Starlette, Litestar, Quart, Django's ASGI handler)
+and imports none of them::
+
+    from moesifapi.integrations.asgi import MoesifMiddleware
+
+    app = MoesifMiddleware(app, identify_user=lambda req, resp: req.headers.get("x-user-id"))
+
+Each HTTP exchange becomes one event, queued on the client (an `AsyncMoesifClient`
+configured from the environment unless one is given). Bodies are read as the app
+reads them and responses pass through chunk by chunk, as they are sent: streams (SSE,
+large downloads) are never buffered. Governance rules are applied before the app is
+called; a blocked request is answered by the rule and never reaches the app. At the
+lifespan's shutdown the client is flushed (closed, if the middleware made it), even
+when the app itself does not implement lifespan.
+
+Nothing here breaks a request: a capture that fails is logged (logger ``moesifapi``)
+and the exchange goes on uncaptured; the app's own exceptions pass through unchanged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any, TypeAlias
+from urllib.parse import quote
+
+from .._async_client import AsyncMoesifClient
+from ._capture import (
+    BodyTap,
+    Capture,
+    CapturedRequest,
+    CapturedResponse,
+    Headers,
+    settings_from,
+)
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+    from .._client import MoesifClient
+    from .._governance import GovernanceDecision
+    from ._capture import CaptureOptions
+
+__all__ = ["MoesifMiddleware"]
+
+logger = logging.getLogger("moesifapi")
+
+Scope: TypeAlias = MutableMapping[str, Any]
+Message: TypeAlias = MutableMapping[str, Any]
+Receive: TypeAlias = Callable[[], Awaitable[Message]]
+Send: TypeAlias = Callable[[Message], Awaitable[None]]
+ASGIApp: TypeAlias = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+_DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
+_JSON = (b"content-type", b"application/json")
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _url(scope: Scope, headers: Headers) -> str:
+    scheme = scope.get("scheme") or "http"
+    host = headers.get("host")
+    if not host:
+        server = scope.get("server")
+        if server:
+            name, port = server[0], server[1]
+            host = name if port is None or _DEFAULT_PORTS.get(scheme) == port else f"{name}:{port}"
+        else:
+            host = "localhost"
+    raw = scope.get("raw_path")
+    if raw:
+        path = raw.decode("latin-1").split("?", 1)[0]
+    else:
+        path = quote(scope.get("path") or "/", safe="/:@!$&'()*+,;=-._~")
+    root = scope.get("root_path") or ""
+    if root and path != root and not path.startswith(root + "/"):
+        path = root + path  # ASGI servers differ on whether the path holds root_path
+    query = scope.get("query_string") or b""
+    if query:
+        return f"{scheme}://{host}{path}?{query.decode('latin-1')}"
+    return f"{scheme}://{host}{path}"
+
+
+def _raw_headers(headers: Mapping[str, str]) -> list[tuple[bytes, bytes]]:
+    """Headers given as a mapping of str, encoded for ASGI; unencodable ones left out."""
+    out = []
+    for name, value in headers.items():
+        try:
+            out.append((name.lower().encode("latin-1"), value.encode("latin-1")))
+        except (UnicodeEncodeError, AttributeError):
+            logger.warning("moesifapi: a governance header %r cannot be sent; left out", name)
+    return out
+
+
+class _Exchange:
+    """One HTTP exchange in progress: what the middleware has seen of it so far."""
+
+    __slots__ = (
+        "app_receive",
+        "buffered",
+        "disconnected",
+        "extra_headers",
+        "finished",
+        "middleware",
+        "recorded",
+        "request_headers",
+        "request_tap",
+        "response_headers",
+        "response_tap",
+        "scope",
+        "server_send",
+        "started",
+        "status",
+        "tid",
+        "trailers",
+        "url",
+    )
+
+    def __init__(self, middleware: MoesifMiddleware, scope: Scope, receive: Receive, send: Send):
+        self.middleware = middleware
+        self.scope = scope
+        self.app_receive = receive
+        self.server_send = send
+        self.started = _now()
+        self.request_headers = Headers.from_raw(scope.get("headers") or ())
+        self.url = _url(scope, self.request_headers)
+        limit = middleware._limit
+        self.request_tap = BodyTap(limit)
+        self.response_tap = BodyTap(limit)
+        self.buffered: deque[Message] | None = None
+        self.disconnected = False
+        self.status: int | None = None
+        self.response_headers: list[tuple[bytes, bytes]] = []
+        self.trailers = False
+        self.finished = False
+        self.recorded = False
+        self.tid = middleware.capture.transaction_id(self.request_headers)
+        self.extra_headers: list[tuple[bytes, bytes]] = []
+        tid_header = middleware._tid_header
+        if tid_header is not None:
+            self.extra_headers.append((tid_header, self.tid.encode("latin-1")))
+
+    # the views the capture gets
+
+    def request(self) -> CapturedRequest:
+        client = self.scope.get("client")
+        return CapturedRequest(
+            method=self.scope.get("method") or "GET",
+            url=self.url,
+            headers=self.request_headers,
+            body=self.request_tap.captured(),
+            body_size=self.request_tap.size,
+            client_address=client[0] if client else None,
+        )
+
+    def record(self, status: int | None = None, blocked_by: str | None = None) -> None:
+        """Queue the event, once; never raises."""
+        if self.recorded:
+            return
+        self.recorded = True
+        try:
+            code = self.status if status is None else status
+            response = None
+            if code is not None:
+                response = CapturedResponse(
+                    status=code,
+                    headers=Headers.from_raw(self.response_headers),
+                    body=self.response_tap.captured(),
+                    body_size=self.response_tap.size,
+                )
+            self.middleware.capture.record(
+                self.request(),
+                response,
+                self.started,
+                _now(),
+                transaction_id=self.tid,
+                blocked_by=blocked_by,
+            )
+        except Exception:
+            logger.exception("moesifapi: could not capture %s", self.url)
+
+    # before the app
+
+    async def read_ahead(self, limit: int) -> None:
+        """Read the request body up to `limit` bytes before the app, to replay to it."""
+        buffered: deque[Message] = deque()
+        self.buffered = buffered
+        while True:
+            message = await self.app_receive()
+            buffered.append(message)
+            kind = message.get("type")
+            if kind == "http.request":
+                self.request_tap.feed(message.get("body") or b"")
+                if not message.get("more_body", False) or self.request_tap.size >= limit:
+                    return
+            else:
+                if kind == "http.disconnect":
+                    self.disconnected = True
+                return
+
+    async def answer(self, decision: GovernanceDecision) -> None:
+        """Answer a blocked request with the rule's response, without the app."""
+        body = decision.body_bytes()
+        self.status = decision.status or 403
+        headers = _raw_headers(decision.headers)
+        if not any(name == b"content-type" for name, _ in headers):
+            headers.append(_JSON)
+        self.response_headers = [*headers, *self.extra_headers]
+        self.response_headers.append((b"content-length", str(len(body)).encode("latin-1")))
+        try:
+            await self.server_send(
+                {
+                    "type": "http.response.start",
+                    "status": self.status,
+                    "headers": self.response_headers,
+                }
+            )
+            self.response_tap.feed(body)
+            await self.server_send({"type": "http.response.body", "body": body})
+        finally:
+            self.record(blocked_by=decision.blocked_by)
+
+    # the app's receive and send
+
+    async def receive(self) -> Message:
+        buffered = self.buffered
+        if buffered:
+            return buffered.popleft()
+        message = await self.app_receive()
+        try:
+            kind = message.get("type")
+            if kind == "http.request":
+                body = message.get("body")
+                if body:
+                    self.request_tap.feed(body)
+            elif kind == "http.disconnect":
+                self.disconnected = True
+        except Exception:
+            logger.exception("moesifapi: could not read a request message of %s", self.url)
+        return message
+
+    async def send(self, message: Message) -> None:
+        try:
+            kind = message.get("type")
+            if kind == "http.response.body":
+                body = message.get("body")
+                if body:
+                    self.response_tap.feed(body)
+                if not message.get("more_body", False) and not self.trailers:
+                    self.finished = True
+            elif kind == "http.response.start":
+                message = self._started(message)
+            elif kind == "http.response.trailers":
+                if not message.get("more_trailers", False):
+                    self.finished = True
+            elif kind == "http.response.pathsend":
+                self.finished = True
+        except Exception:
+            logger.exception("moesifapi: could not read a response message of %s", self.url)
+        await self.server_send(message)
+        if self.finished and not self.recorded:
+            self.record()
+
+    def _started(self, message: Message) -> Message:
+        try:
+            self.status = int(message["status"])
+            self.trailers = bool(message.get("trailers", False))
+            headers = list(message.get("headers") or ())
+            if self.extra_headers:
+                headers.extend(self.extra_headers)
+                message = {**message, "headers": headers}
+            self.response_headers = headers
+        except Exception:
+            logger.exception("moesifapi: could not read the response start of %s", self.url)
+        return message
+
+
+class MoesifMiddleware:
+    """ASGI middleware that logs each HTTP exchange of `app` to Moesif as an event.
+
+    `client` is a `MoesifClient` or an `AsyncMoesifClient`; by default the middleware
+    makes an `AsyncMoesifClient` from the environment (``MOESIF_APPLICATION_ID``,
+    ``MOESIF_BASE_URL``) and closes it at the lifespan's shutdown. A given client is
+    flushed then, within its ``exit_timeout``, and left open. `options` are the capture
+    settings (`moesifapi.integrations.CaptureSettings`); an unknown one raises
+    `ValidationError` naming it.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        client: MoesifClient | AsyncMoesifClient | None = None,
+        **options: Unpack[CaptureOptions],
+    ) -> None:
+        self.app = app
+        self.settings = settings_from(options)
+        self._owns_client = client is None
+        self.client: MoesifClient | AsyncMoesifClient = (
+            AsyncMoesifClient() if client is None else client
+        )
+        self.capture = Capture(self.client, self.settings, "Incoming")
+        settings = self.settings
+        self._limit = settings.max_body_bytes if settings.log_body else 0
+        name = settings.transaction_id_header
+        self._tid_header = None if name is None else name.lower().encode("latin-1")
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope.get("type")
+        if kind == "http":
+            await self._http(scope, receive, send)
+        elif kind == "lifespan":
+            await self._lifespan(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
+
+    # --- http ---
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            exchange = _Exchange(self, scope, receive, send)
+        except Exception:
+            logger.exception("moesifapi: could not capture a request; it goes on uncaptured")
+            await self.app(scope, receive, send)
+            return
+        try:
+            decision = await self._govern(exchange)
+        except Exception:
+            logger.exception("moesifapi: governance failed; the request goes through")
+            decision = None
+        if decision is not None and decision.blocked:
+            await exchange.answer(decision)
+            return
+        raised = False
+        try:
+            await self.app(scope, exchange.receive, exchange.send)
+        except BaseException:
+            raised = True
+            raise
+        finally:
+            if not exchange.recorded:
+                if exchange.status is None and (raised or not exchange.disconnected):
+                    # Not started: the server answers 500 (the app did not answer).
+                    exchange.record(status=500)
+                else:
+                    exchange.record()  # what was seen: a disconnect, or a failure midway
+
+    async def _govern(self, exchange: _Exchange) -> GovernanceDecision | None:
+        capture = self.capture
+        if not capture.governs():
+            return None
+        if self._limit and capture.governs_by_body():
+            await exchange.read_ahead(self.settings.max_body_bytes + 1)
+        decision = capture.govern(exchange.request())
+        if decision.headers and not decision.blocked:
+            exchange.extra_headers.extend(_raw_headers(decision.headers))
+        return decision
+
+    # --- lifespan ---
+
+    async def _lifespan(self, scope: Scope, receive: Receive, send: Send) -> None:
+        received: list[str] = []
+        replied: list[str] = []
+        flushed = False
+
+        async def flush() -> None:
+            nonlocal flushed
+            if not flushed:
+                flushed = True
+                await self._flush()
+
+        async def lifespan_receive() -> Message:
+            message = await receive()
+            received.append(message.get("type", ""))
+            return message
+
+        async def lifespan_send(message: Message) -> None:
+            kind = message.get("type", "")
+            replied.append(kind)
+            if kind in ("lifespan.shutdown.complete", "lifespan.shutdown.failed"):
+                await flush()  # after the app's own shutdown, before the server stops
+            await send(message)
+
+        try:
+            await self.app(scope, lifespan_receive, lifespan_send)
+        except Exception:
+            if replied:  # the app speaks lifespan: its failure is its own
+                if "lifespan.shutdown" in received:
+                    await flush()
+                raise
+            logger.debug("moesifapi: the app does not handle lifespan; the middleware does")
+        except BaseException:
+            if "lifespan.shutdown" in received:
+                await flush()
+            raise
+        else:
+            if replied:
+                if "lifespan.shutdown" in received:
+                    await flush()
+                return
+        # The app does not implement lifespan: answer the server here, to flush at
+        # shutdown (what a server does for such an app, plus the flush).
+        if "lifespan.startup" not in received:
+            await receive()
+        await send({"type": "lifespan.startup.complete"})
+        while True:
+            message = await receive()
+            if message.get("type") == "lifespan.shutdown":
+                await flush()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def _flush(self) -> None:
+        """Deliver what is queued within the client's exit_timeout; never raises."""
+        client = self.client
+        try:
+            timeout = client._queue.core.settings.exit_timeout
+            if isinstance(client, AsyncMoesifClient):
+                if self._owns_client:
+                    await client.aclose()
+                else:
+                    await client.flush(timeout)
+            else:
+                await asyncio.to_thread(client.flush, timeout)
+        except Exception:
+            logger.exception("moesifapi: could not flush the client at shutdown")
