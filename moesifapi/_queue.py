@@ -199,7 +199,7 @@ class QueueCore:
         self._unlogged_shutdown_losses = 0
         # Set by the client: the event to queue (its weight set), or None when the
         # app's sample rate leaves it out; used when `sampling` (sampling=True).
-        self.sampler: Callable[[EventModel], EventModel | None] | None = None
+        self.sampler: Callable[..., EventModel | None] | None = None
         self.sampling = False
 
     def renewed(self) -> QueueCore:
@@ -211,11 +211,17 @@ class QueueCore:
     # on the caller's thread
 
     def prepare(
-        self, endpoint: Endpoint[QueueItem], item: object, *, sample: bool | None = None
+        self,
+        endpoint: Endpoint[QueueItem],
+        item: object,
+        *,
+        sample: bool | None = None,
+        owned: bool = False,
     ) -> Prepared | None:
         """Validate, sample, mask and encode one item; None when it is left out.
 
         Events are sampled when `sample` says so, or by default when `sampling` does.
+        An `owned` item was made for this call: sampling may set its weight in place.
         """
         model: QueueItem = coerce(endpoint.model, item)  # type: ignore[arg-type]
         if (
@@ -223,7 +229,7 @@ class QueueCore:
             and self.sampler is not None
             and endpoint is EVENTS_BATCH
         ):
-            kept = self._sampled(model)  # type: ignore[arg-type]
+            kept = self._sampled(model, owned or model is not item)  # type: ignore[arg-type]
             if kept is None:
                 self._add("sampled_out", 1)
                 return None
@@ -252,9 +258,9 @@ class QueueCore:
             raise BatchItemTooLargeError(0, len(encoded) + 2, self.max_batch_bytes)
         return Prepared(model, encoded)
 
-    def _sampled(self, event: EventModel) -> EventModel | None:
+    def _sampled(self, event: EventModel, owned: bool) -> EventModel | None:
         try:
-            return self.sampler(event)  # type: ignore[misc]
+            return self.sampler(event, owned=owned)  # type: ignore[misc]
         except Exception:  # a sampling bug never costs the host app an event
             logger.exception("moesifapi: sampling failed; the event is kept")
             return event
@@ -792,7 +798,8 @@ class QueueCalls:
     def _queue_captured(self, event: EventModel, *, sample: bool) -> bool:
         """`queue_event` for the capture middleware, which says itself whether to sample."""
         self._freshen()
-        prepared = self._queue.core.prepare(EVENTS_BATCH, event, sample=sample)  # type: ignore[arg-type]
+        core = self._queue.core
+        prepared = core.prepare(EVENTS_BATCH, event, sample=sample, owned=True)  # type: ignore[arg-type]
         return prepared is not None and self._queue.add(EVENTS_BATCH, [prepared]) == 1  # type: ignore[arg-type]
 
     def _freshen(self) -> None:

@@ -191,17 +191,19 @@ class Steering:
                 AT_MOST_EVERY,
             )
 
-    def sample(self, event: EventModel) -> EventModel | None:
+    def sample(self, event: EventModel, *, owned: bool = False) -> EventModel | None:
         """`event` to send, with its `weight` set; None when it is sampled out.
 
         It is kept with the probability its sample rate gives. A kept event gets the
-        weight it stands for, unless it has one; the caller's model is left as it was.
+        weight it stands for, unless it has one; the caller's model is left as it was
+        (a copy gets the weight) unless the event is `owned`, made for this call.
         """
         rate = self.config.sample_rate_for(event)
         if rate < 100 and self.rand() * 100 >= rate:
             return None
         if event.weight is None:
-            event = copy.copy(event)
+            if not owned:
+                event = copy.copy(event)
             event.weight = weight_for(rate)
         return event
 

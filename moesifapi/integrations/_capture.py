@@ -33,6 +33,11 @@ from .._masking import DEFAULT_MASK
 from ..exceptions import ValidationError
 from ..models import EventModel, EventRequestModel, EventResponseModel, _new_transaction_id
 
+try:
+    import orjson as _orjson
+except ImportError:  # the `fast` extra is optional
+    _orjson = None  # type: ignore[assignment]
+
 if TYPE_CHECKING:
     from .._async_client import AsyncMoesifClient
     from .._client import MoesifClient
@@ -475,7 +480,7 @@ class Privacy:
     Names repeat from one exchange to the next, so each is judged once.
     """
 
-    __slots__ = ("_fields", "_headers", "_settings", "markers")
+    __slots__ = ("_fields", "_headers", "_marker", "_settings")
 
     def __init__(self, settings: CaptureSettings) -> None:
         self._settings = settings
@@ -486,7 +491,8 @@ class Privacy:
         words = set(settings.private_body_fields)
         if settings.mask_private:
             words |= DEFAULT_PRIVATE_FIELDS | set(PRIVATE_WORDS)
-        self.markers = tuple(word.encode() for word in words)
+        pattern = b"|".join(re.escape(word.encode()) for word in sorted(words))
+        self._marker = re.compile(pattern or b"(?!)", re.IGNORECASE)
 
     def header(self, name: str) -> bool:
         known = self._headers.get(name)
@@ -505,8 +511,7 @@ class Privacy:
         return known
 
     def may_hold_private_fields(self, text: bytes) -> bool:
-        lowered = text.lower()
-        return any(marker in lowered for marker in self.markers)
+        return self._marker.search(text) is not None
 
     def masked(self, value: object, depth: int = 1) -> object:
         """`value` with private fields masked at any depth; `_TooDeep` past the limit."""
@@ -531,11 +536,28 @@ class Privacy:
         return value
 
 
+def _no_constant(name: str) -> object:
+    raise ValueError(f"{name} is not JSON")
+
+
+# NaN and Infinity are not JSON, and an event holding one would be refused whole.
+_DECODER = json.JSONDecoder(parse_constant=_no_constant)
+
+
+def _loads(body: bytes) -> object:
+    if _orjson is not None:
+        try:
+            return _orjson.loads(body)
+        except _orjson.JSONDecodeError:
+            pass  # perhaps an int past 64 bits: the standard library reads those
+    return _DECODER.decode(body.decode("utf-8"))
+
+
 def _json_value(body: bytes, privacy: Privacy) -> object:
     """`body` parsed, private fields masked; `_NOT_JSON` when it is not JSON the
     models can carry."""
     try:
-        parsed = json.loads(body)
+        parsed = _loads(body)
     except (ValueError, RecursionError):
         return _NOT_JSON
     if type(parsed) not in _NESTS:

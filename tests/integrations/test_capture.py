@@ -501,3 +501,15 @@ def test_with_log_body_off_no_body_is_read_for_governance(held_only: MoesifClien
     capture = Capture(client, CaptureSettings(sampling=False, log_body=False))
     assert capture.governs()
     assert not capture.governs_by_body()
+
+
+@pytest.mark.parametrize("body", [b'{"a": NaN}', b'[Infinity]', b'{"a": -Infinity}'])
+def test_nan_and_infinity_are_not_json_so_the_body_goes_as_text(body: bytes) -> None:
+    assert fields(body, "application/json")[1] == "base64"
+
+
+def test_an_int_past_64_bits_is_still_json() -> None:
+    assert fields(b'{"n": 123456789012345678901234567890}', "application/json") == (
+        {"n": 123456789012345678901234567890},
+        None,
+    )
