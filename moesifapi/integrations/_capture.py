@@ -544,12 +544,13 @@ def _no_constant(name: str) -> object:
 _DECODER = json.JSONDecoder(parse_constant=_no_constant)
 
 
+# orjson reads an integer past 64 bits as a float; the standard library keeps it exact.
+_LONG_DIGITS = re.compile(rb"\d{19}")
+
+
 def _loads(body: bytes) -> object:
-    if _orjson is not None:
-        try:
-            return _orjson.loads(body)
-        except _orjson.JSONDecodeError:
-            pass  # perhaps an int past 64 bits: the standard library reads those
+    if _orjson is not None and _LONG_DIGITS.search(body) is None:
+        return _orjson.loads(body)
     return _DECODER.decode(body.decode("utf-8"))
 
 

@@ -23,6 +23,7 @@ from moesifapi import (
     from_dict,
 )
 from moesifapi.integrations import CapturedRequest, CapturedResponse, CaptureSettings, Headers
+from moesifapi.integrations import _capture as capture_module
 from moesifapi.integrations._capture import (
     BODY_OMITTED,
     BodyTap,
@@ -503,13 +504,29 @@ def test_with_log_body_off_no_body_is_read_for_governance(held_only: MoesifClien
     assert not capture.governs_by_body()
 
 
-@pytest.mark.parametrize("body", [b'{"a": NaN}', b'[Infinity]', b'{"a": -Infinity}'])
+@pytest.fixture(params=["orjson", "json"])
+def reader(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Bodies read with orjson (the `fast` extra) and with the standard library alike."""
+    if request.param == "json":
+        monkeypatch.setattr(capture_module, "_orjson", None)
+
+
+@pytest.mark.usefixtures("reader")
+@pytest.mark.parametrize("body", [b'{"a": NaN}', b"[Infinity]", b'{"a": -Infinity}'])
 def test_nan_and_infinity_are_not_json_so_the_body_goes_as_text(body: bytes) -> None:
     assert fields(body, "application/json")[1] == "base64"
 
 
+@pytest.mark.usefixtures("reader")
 def test_an_int_past_64_bits_is_still_json() -> None:
     assert fields(b'{"n": 123456789012345678901234567890}', "application/json") == (
         {"n": 123456789012345678901234567890},
         None,
     )
+
+
+@pytest.mark.usefixtures("reader")
+def test_json_bodies_read_the_same_with_either_reader() -> None:
+    body = json.dumps({"a": [1, 2.5, "x", None, True], "é": {"b": -3}}).encode()
+    assert fields(body, "application/json") == (json.loads(body), None)
+    assert fields(b'{"a": ', "application/json")[1] == "base64"
