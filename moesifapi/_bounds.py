@@ -198,7 +198,7 @@ def clamp_to_deadline(http: httpx.Client) -> bool:
     working as before for its other requests. Returns False when no transport could
     be reached (a custom one): then the body is still bounded, between chunks.
     """
-    transports = [http._transport, *http._mounts.values()]
+    transports = [_innermost(t) for t in (http._transport, *http._mounts.values())]
     clamped = False
     for transport in transports:
         if not isinstance(transport, httpx.HTTPTransport):
@@ -211,3 +211,16 @@ def clamp_to_deadline(http: httpx.Client) -> bool:
             pool._network_backend = _DeadlineBackend(backend)  # type: ignore[union-attr]
         clamped = True
     return clamped
+
+
+def _innermost(transport: object) -> object:
+    """The transport a wrapper (such as `integrations.httpx.MoesifTransport`, or any
+    that keeps the one it wraps as ``_transport`` or ``transport``) hands requests to."""
+    for _ in range(8):  # a few layers at most; a cycle must not hang the client
+        if isinstance(transport, httpx.HTTPTransport):
+            return transport
+        inner = getattr(transport, "_transport", None) or getattr(transport, "transport", None)
+        if not isinstance(inner, httpx.BaseTransport):
+            return transport
+        transport = inner
+    return transport

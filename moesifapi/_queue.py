@@ -175,6 +175,15 @@ class Batch:
         return [from_dict(self.endpoint.model, json.loads(raw)) for raw in self.encoded]
 
 
+_ONE_OF = {
+    "events": "event",
+    "actions": "action",
+    "users": "user",
+    "companies": "company",
+    "subscriptions": "subscription",
+}
+
+
 class QueueCore:
     """Buffers per endpoint, counters, and the decisions; safe to call from any thread.
 
@@ -361,10 +370,10 @@ class QueueCore:
             if isinstance(error, ShutdownTimeoutError):  # one summary line, at the end
                 self._unlogged_shutdown_losses += len(batch.encoded)
         if not isinstance(error, ShutdownTimeoutError):
+            kind = batch.endpoint.path.strip("/").split("/")[0]  # "events", "users", ...
             logger.warning(
-                "moesifapi: %d %s could not be delivered: %s",
-                len(batch.encoded),
-                batch.endpoint.path.strip("/").split("/")[0],
+                "moesifapi: %s could not be delivered: %s",
+                counted(len(batch.encoded), _ONE_OF[kind], kind),
                 error,
             )
         self._call_on_error(error, batch.items)

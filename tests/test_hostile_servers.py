@@ -29,6 +29,7 @@ from moesifapi import AsyncMoesifClient, MoesifClient
 from moesifapi import _constants as constants
 from moesifapi import _protocol as protocol
 from moesifapi._engine import Send
+from moesifapi.testing import Collector
 
 APP_ID = "hostile-test-application-id"
 USER = {"user_id": "u1"}
@@ -159,6 +160,38 @@ async def test_headers_dripped_a_byte_at_a_time_are_cut_at_the_timeout(
 
     assert isinstance(error, moesifapi.APITimeoutError)
     assert elapsed < 2.5  # timeout=1: one attempt, plus scheduling
+
+
+def test_a_wrapped_transport_of_the_callers_own_client_is_clamped_too(
+    serve: Callable[[Script], HostileServer],
+) -> None:
+    # A transport that wraps the standard one (as integrations.httpx.MoesifTransport
+    # does) keeps it as `_transport`: the clamp reaches through to it.
+    from moesifapi.integrations.httpx import MoesifTransport
+
+    head = b"HTTP/1.1 201 Created\r\nX-Padding: " + b"a" * 200 + b"\r\nContent-Length: 0\r\n\r\n"
+    server = serve(lambda conn, stop: drip(conn, stop, head, every=0.2))
+    sandbox = Collector(application_id=APP_ID)  # where the captured call is logged
+    owner = MoesifClient(
+        application_id=APP_ID,
+        base_url=sandbox.base_url,
+        http_client=httpx.Client(transport=sandbox.transport()),
+    )
+    http = httpx.Client(transport=MoesifTransport(client=owner))
+    client = MoesifClient(
+        application_id=APP_ID,
+        base_url=server.base_url,
+        http_client=http,
+        max_retries=0,
+        timeout=1.0,
+    )
+    started = time.monotonic()
+    with pytest.raises(moesifapi.APITimeoutError):
+        client.update_user(USER)
+    assert time.monotonic() - started < 2.5
+    client.close(timeout=0)
+    owner.close(timeout=0)
+    http.close()
 
 
 async def test_a_body_dripped_a_byte_at_a_time_is_cut_at_the_timeout(

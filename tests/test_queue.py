@@ -650,3 +650,22 @@ def test_exit_does_not_hang_on_a_held_server_and_reports_what_it_lost(
     assert result.returncode == 0, result.stderr
     assert lost_in(result.stdout) == 300
     assert "not delivered within" in result.stderr  # the log line
+
+
+@pytest.mark.parametrize(("count", "said"), [(1, "1 company"), (3, "3 companies")])
+async def test_a_lost_batch_is_logged_with_its_count_and_kind(
+    kind: str,
+    collector: Collector,
+    base_url: str,
+    count: int,
+    said: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    client = make(kind, base_url, max_retries=0)
+    collector.fail_next(1, status=400)
+    with caplog.at_level(logging.WARNING, logger="moesifapi"):
+        for n in range(count):
+            client.queue_company({"company_id": f"c{n}"})
+        await flush(client)
+    assert f"moesifapi: {said} could not be delivered" in caplog.text
+    await close(client)
