@@ -243,6 +243,11 @@ class QueueCore:
                 self._add("sampled_out", 1)
                 return None
             model = kept
+        if self._counts["pending"] >= self.settings.max_queue_size and not self.closed:
+            # Full: refuse before spending a mask and an encoding on it (`put` checks
+            # again under the lock; this read without it only saves the work).
+            self._refuse([model], self._full())
+            return None
         hook = self.settings.before_send
         if hook is not None:
             try:
@@ -310,12 +315,15 @@ class QueueCore:
             error: Exception = (
                 ClientClosedError("the client is closed; nothing more is queued")
                 if self.closed
-                else QueueFullError(
-                    f"the queue holds max_queue_size={self.settings.max_queue_size} items"
-                )
+                else self._full()
             )
             self._refuse([p.model for p in overflow], error)
         return accepted, ready
+
+    def _full(self) -> QueueFullError:
+        return QueueFullError(
+            f"the queue holds max_queue_size={self.settings.max_queue_size} items"
+        )
 
     # on the worker
 
@@ -755,7 +763,7 @@ class QueueCalls:
         Bad input raises `ValidationError` here; delivery problems never raise, they
         go to `on_error` and `stats`.
         """
-        return self._enqueue(EVENTS_BATCH, [event]) == 1
+        return self._enqueue_one(EVENTS_BATCH, event)
 
     def queue_events(self, events: Iterable[EventModel | Mapping[str, object]]) -> int:
         """Queue many API calls; returns how many were accepted."""
@@ -763,7 +771,7 @@ class QueueCalls:
 
     def queue_action(self, action: ActionModel | Mapping[str, object]) -> bool:
         """Queue one user action for background delivery; False if it was dropped."""
-        return self._enqueue(ACTIONS_BATCH, [action]) == 1
+        return self._enqueue_one(ACTIONS_BATCH, action)
 
     def queue_actions(self, actions: Iterable[ActionModel | Mapping[str, object]]) -> int:
         """Queue many user actions; returns how many were accepted."""
@@ -771,7 +779,7 @@ class QueueCalls:
 
     def queue_user(self, user: UserModel | Mapping[str, object]) -> bool:
         """Queue one user profile update; False if it was dropped."""
-        return self._enqueue(USERS_BATCH, [user]) == 1
+        return self._enqueue_one(USERS_BATCH, user)
 
     def queue_users(self, users: Iterable[UserModel | Mapping[str, object]]) -> int:
         """Queue many user profile updates; returns how many were accepted."""
@@ -779,7 +787,7 @@ class QueueCalls:
 
     def queue_company(self, company: CompanyModel | Mapping[str, object]) -> bool:
         """Queue one company profile update; False if it was dropped."""
-        return self._enqueue(COMPANIES_BATCH, [company]) == 1
+        return self._enqueue_one(COMPANIES_BATCH, company)
 
     def queue_companies(self, companies: Iterable[CompanyModel | Mapping[str, object]]) -> int:
         """Queue many company profile updates; returns how many were accepted."""
@@ -787,7 +795,7 @@ class QueueCalls:
 
     def queue_subscription(self, subscription: SubscriptionModel | Mapping[str, object]) -> bool:
         """Queue one subscription update; False if it was dropped."""
-        return self._enqueue(SUBSCRIPTIONS_BATCH, [subscription]) == 1
+        return self._enqueue_one(SUBSCRIPTIONS_BATCH, subscription)
 
     def queue_subscriptions(
         self, subscriptions: Iterable[SubscriptionModel | Mapping[str, object]]
@@ -803,6 +811,13 @@ class QueueCalls:
     def _enqueue(self, endpoint: Endpoint[Any], items: Iterable[object]) -> int:
         self._freshen()
         return self._queue.add(endpoint, self._queue.core.prepare_all(endpoint, items))
+
+    def _enqueue_one(self, endpoint: Endpoint[Any], item: object) -> bool:
+        # The one-item calls skip the list wrapping: this runs on every API call a
+        # web app logs. Errors name the item's own fields, without an index.
+        self._freshen()
+        prepared = self._queue.core.prepare(endpoint, item)
+        return prepared is not None and self._queue.add(endpoint, (prepared,)) == 1
 
     def _queue_captured(self, event: EventModel, *, sample: bool) -> bool:
         """`queue_event` for the capture middleware, which says itself whether to sample."""

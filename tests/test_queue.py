@@ -669,3 +669,35 @@ async def test_a_lost_batch_is_logged_with_its_count_and_kind(
         await flush(client)
     assert f"moesifapi: {said} could not be delivered" in caplog.text
     await close(client)
+
+
+async def test_a_one_item_queue_call_names_the_items_own_field(kind: str, base_url: str) -> None:
+    client = make(kind, base_url)
+    with pytest.raises(moesifapi.ValidationError) as one:
+        client.queue_event({"request": {"uri": "https://api.example.com/"}})
+    assert one.value.field == "request.time"
+    with pytest.raises(moesifapi.ValidationError) as many:
+        client.queue_events([an_event(0), {"request": {"uri": "https://api.example.com/"}}])
+    assert many.value.field == "[1].request.time"
+    await close(client)
+
+
+async def test_a_full_queue_refuses_before_masking_or_encoding(
+    kind: str, collector: Collector, base_url: str
+) -> None:
+    masked: list[object] = []
+
+    def before_send(item: Any) -> Any:
+        masked.append(item)
+        return item
+
+    errors = Errors()
+    collector.hold()
+    client = make(kind, base_url, max_queue_size=2, before_send=before_send, on_error=errors)
+    accepted = [client.queue_event(an_event(n)) for n in range(5)]
+    assert accepted == [True, True, False, False, False]
+    assert len(masked) == 2  # the three refused were never masked (nor encoded)
+    assert client.stats.dropped == 3
+    assert [e.metadata["n"] for e in errors.items] == [2, 3, 4]
+    collector.release()
+    await close(client)
