@@ -162,6 +162,79 @@ def deliver(side: str, events: int, base_url: str) -> dict[str, float]:
     return {"seconds": asyncio.run(run_async())}
 
 
+def _ndjson_file(folder: str, name: str, count: int, offset: int = 0) -> str:
+    """`count` events in the wire format, one JSON object per line, as a file."""
+    path = f"{folder}/{name}"
+    with open(path, "w", encoding="utf-8") as out:
+        for n in range(count):
+            out.write(json.dumps(_events.wire_dict(offset + n), separators=(",", ":")) + "\n")
+    return path
+
+
+def _send_floor(path: str, url: str) -> None:
+    """The least `moesif send` can do: check each line parses (orjson), batch the lines
+    by bytes (12 MiB), gzip each body at the client's level, post it to the sink."""
+    import gzip
+
+    import httpx
+    import orjson
+
+    from moesifapi import _constants
+
+    limit = 12 * 1024 * 1024
+    headers = {
+        "Content-Type": "application/json",
+        "Content-Encoding": "gzip",
+        "X-Moesif-Application-Id": "benchmark-application-id",
+    }
+    with httpx.Client() as http, open(path, "rb") as lines:
+
+        def post(batch: list[bytes]) -> None:
+            body = gzip.compress(
+                b"[" + b",".join(batch) + b"]", compresslevel=_constants.GZIP_LEVEL, mtime=0
+            )
+            http.post(url + "/events/batch", content=body, headers=headers).raise_for_status()
+
+        batch: list[bytes] = []
+        used = 2
+        for line in lines:
+            line = line.strip()
+            if not line:
+                continue
+            orjson.loads(line)
+            if batch and used + len(line) + 1 > limit:
+                post(batch)
+                batch, used = [], 2
+            batch.append(line)
+            used += len(line) + 1
+        if batch:
+            post(batch)
+
+
+def send(side: str, events: int, base_url: str) -> dict[str, float]:
+    """(h) `moesif send` of an NDJSON file of `events` events to the sink, in this
+    process; the limit is `_send_floor` on the same file."""
+    import tempfile
+
+    url = base_url + "/v1"
+    with tempfile.TemporaryDirectory(prefix="moesif-bench-") as folder:
+        warm = _ndjson_file(folder, "warm.ndjson", WARMUP_EVENTS, WARMUP_OFFSET)
+        path = _ndjson_file(folder, "events.ndjson", events)
+        if side == "limit":
+            _send_floor(warm, url)
+            return {"seconds": timed(lambda: _send_floor(path, url))}
+        from moesifapi.cli import main as moesif
+
+        def run(file: str) -> None:
+            argv = ["send", file, "-q", "--application-id", "benchmark-application-id"]
+            status = moesif([*argv, "--base-url", url])
+            if status != 0:
+                raise SystemExit(f"moesif send exited with {status}")
+
+        run(warm)
+        return {"seconds": timed(lambda: run(path))}
+
+
 def queue(side: str, events: int, base_url: str) -> dict[str, float]:
     """(d) queue_event on the caller's thread, while the worker drains to the sink."""
     from moesifapi import MoesifClient
@@ -294,8 +367,9 @@ WORKLOADS: dict[str, Callable[..., dict[str, float]]] = {
     "import": import_time,
     "import-client": import_client_time,
     "memory": memory,
+    "send": send,
 }
-NEEDS_SERVER = {"deliver", "queue"}
+NEEDS_SERVER = {"deliver", "queue", "send"}
 
 
 def _check_official_package() -> None:

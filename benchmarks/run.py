@@ -41,6 +41,7 @@ FULL = {
     "queue": 10_000,
     "split": (1_000, 10_000, 100_000),
     "memory": 100_000,
+    "send": 100_000,
 }
 QUICK = {
     "serialize": 300,
@@ -49,8 +50,9 @@ QUICK = {
     "queue": 300,
     "split": (100, 300, 1_000),
     "memory": 500,
+    "send": 2_000,
 }
-WORKLOADS = ("serialize", "build", "deliver", "queue", "split", "import", "memory")
+WORKLOADS = ("serialize", "build", "deliver", "queue", "split", "import", "memory", "send")
 
 
 def _venv_python(root: Path) -> Path:
@@ -374,6 +376,22 @@ def main(argv: list[str] | None = None) -> int:
             f"{fmt(b.get('official'), 'MB')}"
             + (f" ({b['official'] / n:,.0f} B/event)" if "official" in b else ""),
             f"ours uses {ratio(b['ours'], b.get('official'))} the official memory",
+        )
+    if "send" in wanted:
+        n = sizes["send"]
+        send_sides: dict[str, Path | str] = {"ours": ours}
+        if has_orjson:
+            send_sides["limit"] = ours
+        with Sink() as base_url:
+            got = measure(send_sides, "send", n, runs, base_url)
+        raw["send"] = got
+        per = {side: got[side]["seconds"] / n for side in got}
+        add(
+            f"(h) `moesif send`, {n:,} NDJSON events",
+            "per event · ours · floor (orjson check, batch, gzip, post)",
+            fmt(per["ours"], "us"),
+            fmt(per.get("limit"), "us"),
+            f"{ratio(per['ours'], per.get('limit'))} the floor",
         )
 
     print()

@@ -14,19 +14,19 @@ import time
 from collections.abc import Iterable
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
 
 from .._constants import DEFAULT_MAX_BATCH_BYTES
 from .._wire import to_json
 from ..exceptions import ValidationError
 from ..testing import DEFAULT_APPLICATION_ID
-from ._checking import StaleEvents, check_inputs, check_sendable, valid_models
+from ._checking import StaleEvents, check_inputs, check_sendable
 from ._connection import Connection, UsageError, connect, hint_for
 from ._delivery import Delivery, deliver, undelivered_path_for
 from ._har import convert_entries, read_har_entries
 from ._kinds import KINDS, RecordKind
 from ._progress import open_progress
 from ._records import InputFile
+from ._spool import Spool
 
 __all__ = ["run_config", "run_import_har", "run_relay", "run_sandbox", "run_send"]
 
@@ -43,8 +43,13 @@ def run_send(args: argparse.Namespace) -> int:
     with contextlib.ExitStack() as stack:
         connection = stack.enter_context(connect(args))
         inputs = InputFile.open_all(args.files, stack)
+        # Each valid record is validated and encoded once, here; the send reads its
+        # bytes back from the spool, so nothing is decoded or validated twice.
+        spool = stack.enter_context(Spool())
         try:
-            checked = check_inputs(inputs, forced, max_item_bytes=_max_batch_bytes(args))
+            checked = check_inputs(
+                inputs, forced, max_item_bytes=_max_batch_bytes(args), keep=spool.add
+            )
         except KeyboardInterrupt:
             # Nothing has been sent yet: the inputs themselves are what is undelivered.
             say("moesif: error: interrupted while checking the records; nothing was sent")
@@ -66,7 +71,7 @@ def run_send(args: argparse.Namespace) -> int:
             args,
             connection,
             kind,
-            valid_models(kind, inputs, checked.rejected),
+            spool.items(),
             total=checked.valid,
             skipped=skipped,
             first_input=args.files[0],
@@ -91,12 +96,12 @@ def run_import_har(args: argparse.Namespace) -> int:
             try:
                 if entry.event is None:
                     raise ValidationError(entry.problem or "cannot be an event")
-                check_sendable(entry.event, max_item_bytes)
+                encoded = check_sendable(entry.event, max_item_bytes)
             except ValidationError as error:
                 say(f"{entry.where(source.display_name)}: {error}")
                 problems += 1
                 continue
-            events.append(entry.event)
+            events.append(bytes(memoryview(encoded)))  # right-sized: orjson's are 4 KiB
             stale.note(f"entry {entry.index}", entry.event.request.time, now)
         if problems and not args.skip_invalid:
             raise UsageError(_invalid_message(problems, len(events), "entry"))
@@ -106,7 +111,7 @@ def run_import_har(args: argparse.Namespace) -> int:
         if connection is None:
             out = sys.stdout.buffer
             for event in events:
-                out.write(to_json(event) + b"\n")
+                out.write(event + b"\n")
             out.flush()
             return 0
         if not events:
@@ -163,7 +168,7 @@ def _deliver_and_report(
     args: argparse.Namespace,
     connection: Connection,
     kind: RecordKind,
-    models: Iterable[Any],
+    items: Iterable[bytes],
     *,
     total: int,
     skipped: int,
@@ -176,8 +181,9 @@ def _deliver_and_report(
         delivery = deliver(
             connection.client,
             kind,
-            models,
+            items,
             chunk_size=args.chunk_size,
+            max_batch_bytes=_max_batch_bytes(args),
             progress=progress,
             undelivered_path=target,
         )

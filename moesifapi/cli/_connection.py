@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -52,9 +53,11 @@ def connect(args: argparse.Namespace) -> Iterator[Connection]:
     if not application_id or not application_id.strip():
         raise UsageError(f"no application id: pass --application-id or set {c.APPLICATION_ID_ENV}")
     request_count = [0]
+    counting = threading.Lock()  # requests go from several sender threads at once
 
     def count_request(request: httpx.Request) -> None:
-        request_count[0] += 1
+        with counting:
+            request_count[0] += 1
 
     timeout = getattr(args, "timeout", None)
     max_retries = getattr(args, "max_retries", None)

@@ -10,6 +10,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from .. import _protocol as p
 from .._client import MoesifClient
 from .._results import BatchResult
 from ..models import ActionModel, CompanyModel, EventModel, SubscriptionModel, UserModel
@@ -19,11 +20,13 @@ __all__ = ["KINDS", "KIND_NAMES", "RecordKind", "detect_kind"]
 
 @dataclass(frozen=True)
 class RecordKind:
-    """One kind of record: its name on the command line, its model, its batch call."""
+    """One kind of record: its name on the command line, its model, its batch call, and
+    the batch endpoint that call posts to (for batches of items encoded beforehand)."""
 
     name: str
     model: type[Any]
     send_batch: Callable[[MoesifClient, Sequence[Any]], BatchResult]
+    endpoint: p.Endpoint[Any]
 
     @property
     def singular(self) -> str:
@@ -37,11 +40,18 @@ class RecordKind:
 KINDS: Mapping[str, RecordKind] = {
     kind.name: kind
     for kind in (
-        RecordKind("events", EventModel, MoesifClient.create_events_batch),
-        RecordKind("actions", ActionModel, MoesifClient.create_actions_batch),
-        RecordKind("users", UserModel, MoesifClient.update_users_batch),
-        RecordKind("companies", CompanyModel, MoesifClient.update_companies_batch),
-        RecordKind("subscriptions", SubscriptionModel, MoesifClient.update_subscriptions_batch),
+        RecordKind("events", EventModel, MoesifClient.create_events_batch, p.EVENTS_BATCH),
+        RecordKind("actions", ActionModel, MoesifClient.create_actions_batch, p.ACTIONS_BATCH),
+        RecordKind("users", UserModel, MoesifClient.update_users_batch, p.USERS_BATCH),
+        RecordKind(
+            "companies", CompanyModel, MoesifClient.update_companies_batch, p.COMPANIES_BATCH
+        ),
+        RecordKind(
+            "subscriptions",
+            SubscriptionModel,
+            MoesifClient.update_subscriptions_batch,
+            p.SUBSCRIPTIONS_BATCH,
+        ),
     )
 }
 KIND_NAMES: tuple[str, ...] = tuple(KINDS)

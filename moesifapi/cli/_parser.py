@@ -61,8 +61,9 @@ matches: events have a "request" with "verb" or "headers" (or a "response"); act
 an "action_name"; subscriptions a "subscription_id"; users a "user_id"; companies a
 "company_id". All records of one run must be of one kind.
 
-Records go out in chunks of --chunk-size through the batch endpoints (each chunk is
-split further to stay under the API's size limit, and failed requests are retried).
+Records go out in batches of at most --chunk-size records through the batch
+endpoints, each kept under --max-batch-bytes, event and action batches several at a
+time; failed requests are retried.
 If delivery stops part-way, the records not delivered are written as NDJSON to
 --undelivered (by default FIRST-FILE with its extension replaced by
 .undelivered.ndjson), and the exit status is 1: `moesif send` on that file sends
@@ -242,13 +243,13 @@ def _add_delivery_options(parser: argparse.ArgumentParser) -> None:
         metavar="N",
         type=_int_at_least(1),
         default=DEFAULT_CHUNK_SIZE,
-        help="records per batch call; memory use grows with it (default: %(default)s)",
+        help="most records per request; memory use grows with it (default: %(default)s)",
     )
     group.add_argument(
         "--max-batch-bytes",
         metavar="BYTES",
         type=_int_at_least(1024),
-        help="largest request body before a chunk is split further"
+        help="largest request body, before gzip; a batch is cut to stay under it"
         f" (default: {c.DEFAULT_MAX_BATCH_BYTES})",
     )
     group.add_argument(

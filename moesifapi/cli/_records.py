@@ -2,8 +2,8 @@
 
 NDJSON is read a line at a time, and a line past `MAX_LINE_BYTES` is skipped in
 bounded pieces, so memory stays flat however long the file or its lines; a JSON
-array is read whole. Standard input is spooled to a temporary file so it can be read
-twice (once to check every record, once to send).
+array is read whole. Standard input is copied to a temporary file first and read
+from there like any other input.
 """
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ import re
 import shutil
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, NamedTuple
 
 __all__ = [
     "MAX_LINE_BYTES",
@@ -49,11 +49,37 @@ def reject_non_json_number(name: str) -> object:
     raise ValueError(f"{name} is not a JSON number")
 
 
+# One decoder for every line (`json.loads` with an argument builds one per call).
+_DECODER = json.JSONDecoder(parse_constant=reject_non_json_number)
+# orjson's, when the optional `fast` extra is installed (as `_wire` finds it).
+_fast_loads: Callable[[bytes], object] | None
+try:
+    from orjson import loads as _fast_loads
+except ImportError:  # pragma: no cover - exercised by the stdlib-only test run
+    _fast_loads = None
+# Where orjson and `json` part ways on input orjson accepts: an integer outside 64 bits
+# (below -2**63 or above 2**64 - 1, which orjson reads as a float) and nesting past
+# `json`'s recursion limit. A line with a run of 19 digits, or with many brackets, is
+# left to `json`; both are found in one pass over the line's "shape" (each digit a 0,
+# each opening bracket a brace, the rest spaces).
+_SHAPE = bytes(
+    0x30 if 0x30 <= byte <= 0x39 else 0x7B if byte in (0x5B, 0x7B) else 0x20 for byte in range(256)
+)
+_LONG_DIGIT_RUN = b"0" * 19
+_FAST_MAX_BRACKETS = 500  # well below `json`'s depth limit (the recursion limit, 1000)
+
+
+def _fast_reads_alike(raw: bytes) -> bool:
+    """Whether orjson reads `raw` exactly as `json` would, if it reads it at all."""
+    shape = raw.translate(_SHAPE)
+    return _LONG_DIGIT_RUN not in shape and shape.count(b"{") < _FAST_MAX_BRACKETS
+
+
 class InputError(Exception):
     """A whole input cannot be read: missing, unreadable, or not JSON at all."""
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True, unsafe_hash=True)  # not frozen: one is made for every record read
 class Location:
     """Where a record came from: file, 1-based line, and index for a JSON array item."""
 
@@ -66,8 +92,7 @@ class Location:
         return where if self.index is None else f"{where} [item {self.index}]"
 
 
-@dataclass(frozen=True)
-class RawRecord:
+class RawRecord(NamedTuple):
     """One decoded record, or the reason it could not be decoded (`data` is then None)."""
 
     location: Location
@@ -152,13 +177,22 @@ def _read_ndjson(stream: BinaryIO, name: str) -> Iterator[RawRecord]:
             continue
         if not raw.strip():
             continue
+        if _fast_loads is not None and _fast_reads_alike(raw):
+            # orjson refuses NaN, lone surrogates, non-UTF-8 and numbers past a double
+            # (and, what it does read, reads as `json` would): those lines go on to
+            # `json`, which accepts them or words why, as it always did.
+            try:
+                yield RawRecord(where, _fast_loads(raw))
+                continue
+            except ValueError:  # orjson.JSONDecodeError
+                pass
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError as error:
             yield RawRecord(where, None, f"not UTF-8 text (byte {error.start + 1})")
             continue
         try:
-            yield RawRecord(where, json.loads(text.strip(), parse_constant=reject_non_json_number))
+            yield RawRecord(where, _DECODER.decode(text.strip()))
         except json.JSONDecodeError as error:
             yield RawRecord(where, None, f"not JSON: {error.msg} (column {error.colno})")
         except ValueError as error:
@@ -171,17 +205,22 @@ def _bounded_lines(stream: BinaryIO) -> Iterator[bytes | None]:
     """Each line of `stream`, or None for one over `MAX_LINE_BYTES`, which is skipped
     in bounded pieces rather than read whole (a file with no newline at all is one
     such line)."""
+    readline = stream.readline
     while True:
-        pieces: list[bytes] = []
-        size = 0
+        first = readline(_PIECE_BYTES)
+        if first.endswith(b"\n") or len(first) < _PIECE_BYTES:  # the usual short line
+            if not first:
+                return
+            yield first
+            continue
+        pieces = [first]
+        size = len(first)
         ended = False  # the line's newline, or the end of the file, was read
         while size <= MAX_LINE_BYTES and not ended:
-            piece = stream.readline(_PIECE_BYTES)
+            piece = readline(_PIECE_BYTES)
             pieces.append(piece)
             size += len(piece)
             ended = not piece or piece.endswith(b"\n")
-        if size == 0:
-            return
         if size <= MAX_LINE_BYTES:
             yield b"".join(pieces)
             continue
@@ -198,7 +237,7 @@ def _read_json_array(content: bytes, name: str) -> Iterator[RawRecord]:
     except UnicodeDecodeError as error:
         line = content.count(b"\n", 0, error.start) + 1
         raise InputError(f"{name}:{line}: not UTF-8 text") from error
-    decoder = json.JSONDecoder(parse_constant=reject_non_json_number)
+    decoder = _DECODER
     lines = _LineCounter(text)
     position = text.index("[") + 1
     index = 0

@@ -1,8 +1,8 @@
 """Ctrl-C during `moesif send`, at several moments: nothing is ever lost track of.
 
 The real command runs in a subprocess against a slowed sandbox; SIGINT is sent once a
-given number of requests has arrived, so it lands inside a batch call, between
-chunks, or while the next records are read and validated. Every time, what was
+given number of requests has arrived, so it lands while batches are in flight,
+between batches, or while the next records are read from the spool. Every time, what was
 confirmed plus what was saved is the whole input, and a rerun of the saved file
 completes the set, each event under a single transaction id (Moesif deduplicates).
 """
@@ -99,9 +99,10 @@ def transaction_ids_by_uri(sandbox: Sandbox) -> dict[str, set[str]]:
         (0.0, 20, 15, 0.0),
         (0.0, 5, 40, 0.0),  # tiny chunks: between chunks, or reading
         (0.01, 50, 25, 0.0),
-        # The answer came back: reading and validating the next 1500 records.
-        (0.05, 1500, 1, 0.07),
-        (0.0, 1500, 1, 0.02),
+        # Several batches in flight at once (events go up to four at a time): some
+        # answered, some not, and the next batches read from the spool.
+        (0.05, 300, 1, 0.07),
+        (0.02, 100, 8, 0.0),
     ],
 )
 def test_sent_plus_saved_is_the_input_and_a_rerun_completes_it(
