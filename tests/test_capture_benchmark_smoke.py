@@ -1,0 +1,74 @@
+"""The capture benchmark still runs: `benchmarks/capture.py --quick --ours-only`.
+
+It checks that the harness runs end to end (the in-process driver, uvicorn and
+gunicorn serving each variant, the load generator, the sink) and prints its tables,
+never how fast: timings on a shared machine are not something a test can assert. Our
+side only, so no virtualenv is made and nothing is fetched; everything stays on
+127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow  # starts servers and a load generator; see pyproject.toml
+
+ROOT = Path(__file__).resolve().parent.parent
+NEEDED = ("fastapi", "uvicorn", "flask", "gunicorn")
+
+
+@pytest.mark.skipif(
+    any(importlib.util.find_spec(name) is None for name in NEEDED),
+    reason="the capture benchmark needs fastapi, uvicorn, flask and gunicorn",
+)
+def test_quick_capture_benchmark_of_our_side_prints_its_tables(tmp_path: Path) -> None:
+    raw = tmp_path / "figures.json"
+
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "capture.py"),
+            "--quick",
+            "--ours-only",
+            "--json",
+            str(raw),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    for label in (
+        "| middleware | bare app | ours | official |",
+        "| ASGI |",
+        "| WSGI |",
+        "| app | bare | ours | official | cost of ours | cost of official |",
+        "| FastAPI under uvicorn (1 worker), req/s |",
+        "| FastAPI under uvicorn (1 worker), server CPU per request |",
+        "| Flask under gunicorn (2 sync workers), req/s |",
+        "Targets (",
+        "Machine:",
+    ):
+        assert label in out, f"{label!r} missing from:\n{out}"
+    figures = json.loads(raw.read_text())
+    for kind in ("asgi", "wsgi"):
+        ours = figures["inproc"][kind]["ours"]
+        assert ours["sent"] == ours["queued"] == ours["requests"], ours
+        assert ours["batches"] >= 1, ours
+    for stack in ("fastapi", "flask"):
+        for variant in ("bare", "ours"):
+            (run,) = figures["throughput"][stack][variant]
+            assert run["ok"] > 0, run
+            assert run["errors"] == run["bad"] == 0, run
+        assert figures["throughput"][stack]["bare"][0]["batches"] == 0
+        assert figures["throughput"][stack]["ours"][0]["batches"] >= 1
+    assert "official" not in figures["throughput"]["fastapi"]
