@@ -22,7 +22,7 @@ from . import _constants as c
 from ._limits import refuse_oversized
 from ._results import GovernanceRules, Health, WriteResult
 from ._version import __version__
-from ._wire import coerce, coerce_all, encode_item, encode_many, from_dict
+from ._wire import encode_input, encode_inputs, from_dict
 from .exceptions import (
     MAX_ERROR_BODY_CHARS,
     APIConnectionError,
@@ -356,7 +356,7 @@ class Core:
 
     def plan_write(self, endpoint: Endpoint[M], item: M | Mapping[str, object]) -> PlannedRequest:
         """One validated item as a ready request; bad input raises before any I/O."""
-        encoded = encode_item(coerce(endpoint.model, item))
+        encoded = encode_input(endpoint.model, item)
         refuse_oversized([len(encoded)], endpoint.item_limit)
         return self._post(endpoint.path, encoded)
 
@@ -372,10 +372,10 @@ class Core:
             raise ValidationError(
                 f"must be a list of {endpoint.model.__name__} or dicts, got {type(items).__name__}"
             )
-        models = coerce_all(endpoint.model, items)
-        # One buffer holding the whole array; each sub-batch is a slice of it with its
+        # Models and wire-format dicts alike (dicts without building their models), into
+        # one buffer holding the whole array; each sub-batch is a slice of it with its
         # own brackets, so no item is encoded twice and only the slices are copied.
-        array, sizes = encode_many(models)
+        array, sizes = encode_inputs(endpoint.model, items)
         refuse_oversized(sizes, endpoint.item_limit)
         ranges = split_into_batches(sizes, self.settings.max_batch_bytes)
         if len(ranges) == 1:  # the common case: the whole array is the body, as it is

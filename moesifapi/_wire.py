@@ -50,7 +50,16 @@ if os.environ.get("MOESIFAPI_PURE_PYTHON"):
 SPEEDUPS: bool = _speedups is not None
 """Whether the compiled speed-up is in use."""
 
-__all__ = ["encode_item", "encode_many", "format_timestamp", "from_dict", "to_dict", "to_json"]
+__all__ = [
+    "encode_input",
+    "encode_inputs",
+    "encode_item",
+    "encode_many",
+    "format_timestamp",
+    "from_dict",
+    "to_dict",
+    "to_json",
+]
 
 M = TypeVar("M", bound=attrs.AttrsInstance)
 
@@ -723,18 +732,23 @@ def _make_structure_hook(conv: cattrs.Converter, cls: type) -> Callable[[Any, ty
     for alias, key in aliases.items():
         by_key[alias] = by_key[key]
     known = sorted(by_key)
+    required_names = [(key, by_key[key][0]) for key in required]
 
     def structure(data: object, _: type) -> object:
-        if not isinstance(data, Mapping):
+        if data.__class__ is not dict and not isinstance(data, Mapping):
             raise ValidationError(f"must be a JSON object, got {type(data).__name__}")
         kwargs: dict[str, object] = {}
-        unknown: list[str] = []
-        extra: dict[str, object] = {}
+        unknown: list[str] | None = None  # made when needed: most calls need neither
+        extra: dict[str, object] | None = None
         for key, value in data.items():
             entry = by_key.get(key)
             if entry is None:
                 if lenient:
+                    if extra is None:
+                        extra = {}
                     extra[key] = value
+                elif unknown is None:
+                    unknown = [str(key)]
                 else:
                     unknown.append(str(key))
                 continue
@@ -754,9 +768,9 @@ def _make_structure_hook(conv: cattrs.Converter, cls: type) -> Callable[[Any, ty
             kwargs[name] = value
         if unknown:
             raise _unknown_keys_error(cls, unknown, known)
-        missing = [key for key in required if by_key[key][0] not in kwargs]
-        if missing:
-            raise ValidationError("is required", field=missing[0])
+        for key, name in required_names:
+            if name not in kwargs:
+                raise ValidationError("is required", field=key)
         if extra:
             kwargs[_EXTRA] = extra
         return cls(**kwargs)
@@ -852,31 +866,42 @@ def _encode_chunk(chunk: Sequence[attrs.AttrsInstance], first: int) -> tuple[byt
     `_encode_item_at`, one item at a time, which also names the index in an error.
     """
     hooks = _UNSTRUCTURE
-    dumps = _dumps
     try:
         data = [hooks[model.__class__](model) for model in chunk]
-        if dumps is _dumps_fast:
-            encoded = [
-                _orjson.dumps(item, default=_encode_extra, option=_ORJSON_OPTIONS) for item in data
-            ]
-        else:
-            encoded = [dumps(item) for item in data]
+        encoded = _dump_all(data)
     except (KeyError, TypeError, ValidationError):
         encoded = [_encode_item_at(model, first + offset) for offset, model in enumerate(chunk)]
         return b",".join(encoded), encoded
+    return _checked_chunk(data, encoded, first)
+
+
+def _dump_all(data: list[Any]) -> list[bytes]:
+    """Each of `data` (wire dicts) as `_dumps` writes it, before the checks of
+    `_checked_chunk`; raises TypeError (orjson declined one) or ValidationError."""
+    dumps = _dumps
+    if dumps is _dumps_fast:
+        opts = _ORJSON_OPTIONS
+        return [_orjson.dumps(item, default=_encode_extra, option=opts) for item in data]
+    return [dumps(item) for item in data]
+
+
+def _checked_chunk(data: list[Any], encoded: list[bytes], first: int) -> tuple[bytes, list[bytes]]:
+    """`encoded` (from `_dump_all(data)`) joined, after orjson's output is checked for
+    nesting too deep and for a NaN written as null, errors naming the item's index."""
     joined = b",".join(encoded)
-    if dumps is _dumps_fast and _may_nest_too_deep(joined):  # one count for the chunk
-        limit = MAX_JSON_DEPTH
-        for offset in [
-            offset
-            for offset, out in enumerate(encoded)
-            if out.count(b"{") + out.count(b"[") > limit
-        ]:
-            found = _locate_unencodable(data[offset], "")
-            if found:
-                raise found.under(f"[{first + offset}]") from None
+    if _dumps is not _dumps_fast:
+        return joined, encoded
+    # Each item's brackets counted (a chunk's own count is nearly always over the
+    # limit, so counting it first would read every byte twice); a deeper one walked.
+    limit = MAX_JSON_DEPTH
+    for offset in [
+        offset for offset, out in enumerate(encoded) if out.count(b"{") + out.count(b"[") > limit
+    ]:
+        found = _locate_unencodable(data[offset], "")
+        if found:
+            raise found.under(f"[{first + offset}]") from None
     # `_dumps_fast`'s guard against NaN written as null, one search for the chunk.
-    if dumps is _dumps_fast and _has_null(joined):
+    if _has_null(joined):
         changed = False
         for offset, item in enumerate(data):
             try:
@@ -938,7 +963,7 @@ def coerce(cls: type[M], item: M | Mapping[str, object]) -> M:
     """`item` if it is already a `cls`, else a `cls` validated from a wire-format dict."""
     if isinstance(item, cls):
         return item
-    if isinstance(item, Mapping):
+    if item.__class__ is dict or isinstance(item, Mapping):
         return from_dict(cls, item)
     raise ValidationError(
         f"expected a {cls.__name__} or a dict in the wire format, got {type(item).__name__}"
@@ -956,3 +981,351 @@ def coerce_all(cls: type[M], items: Sequence[M | Mapping[str, object]]) -> list[
         except ValidationError as error:
             raise error.under(f"[{index}]") from error.__cause__
     return out  # type: ignore[return-value]
+
+
+# --- wire dicts straight to bytes: validated by the models' rules, no model built ---
+#
+# A write method given a plain dict used to build the attrs model (from_dict) only to
+# turn it back into a dict: most of the cost of a batch of dicts. `encode_input` and
+# `encode_inputs` check such a dict against the model's own fields instead, with code
+# written out per model class from the same attrs fields, validators and converters
+# the model uses: each validator is mapped to a check that takes only values the
+# validator takes as they are (exact `str`, `int`, `dict`, `list`; times already in
+# the API's form or normalised by the model's own converter). Anything else — a
+# missing or unknown key, a wrong type, a bytes body, a subclass, a Mapping that is
+# not a dict — sends the whole input through the model path (`coerce`, `encode_item`),
+# which raises its ValidationError or writes the bytes. So the two paths cannot
+# disagree: the fast one only ever accepts what the model accepts, builds the dict the
+# model's unstructure hook would (same keys, same order, the same value objects), and
+# encodes it with the same functions. A field whose validator has no fast check makes
+# its model (and the models holding it) always take the model path.
+
+
+class _NotFast(Exception):
+    """The input needs the model path, which decides and words any error."""
+
+
+def _not_fast() -> typing.NoReturn:
+    raise _NotFast
+
+
+# "YYYY-MM-DDTHH:MM:SS" of times already seen in the API's form and read as they are:
+# another time of the same second with any three ASCII digits of milliseconds and a
+# "Z" is its own wire text, with no parse. Bounded; a race at worst parses twice.
+_FAST_SECONDS: set[str] = set()
+_FAST_SECONDS_LIMIT = 4096
+_MILLIS_SUFFIXES = frozenset(_MILLIS_TEXT)
+
+
+def _model_time_text(value: datetime) -> str:
+    """A model time's wire text, as the unstructure hooks write it."""
+    if SPEEDUPS:
+        text: str | None = _speedups.utc_millis(value)
+        if text is not None:
+            return text
+    return _format_model_time(value)
+
+
+def _fast_time(value: object) -> str:
+    """The wire text of a time field given `value`: the model's converter, then the
+    validator's common case (a `datetime` in UTC); anything else is not fast."""
+    if value is None:
+        raise _NotFast
+    converted: object = models._to_utc_millis(value)  # type: ignore[arg-type]
+    if converted.__class__ is not datetime or converted.tzinfo is not _UTC:
+        raise _NotFast
+    text = _model_time_text(converted)
+    if value.__class__ is str and text == value:  # the API's form, read as it is
+        if len(_FAST_SECONDS) >= _FAST_SECONDS_LIMIT:
+            _FAST_SECONDS.clear()
+        _FAST_SECONDS.add(text[:19])
+    return text
+
+
+def _fast_links(value: list[object]) -> bool:
+    """`models._span_links`' common case: span ids and dicts with text keys."""
+    for link in value:
+        if link.__class__ is not str and (
+            link.__class__ is not dict or not models._text_keys(link)
+        ):
+            return False
+    return True
+
+
+_BINARY = (bytes, bytearray, memoryview)
+_RAISE = "    raise _NotFast"
+# With orjson, keys are left to it: it refuses any key that is not a `str`, and then
+# the model path decides. The standard library takes more, so without orjson (`strict`)
+# the fast checks test keys themselves.
+_HEADERS_CHECK = {
+    True: [
+        "if {0}.__class__ is not dict:",
+        _RAISE,
+        "for k_, t_ in {0}.items():",  # `models._text_items`, inlined
+        "    if k_.__class__ is not str or t_.__class__ is not str:",
+        "        raise _NotFast",
+    ],
+    False: [
+        "if {0}.__class__ is not dict:",
+        _RAISE,
+        "for t_ in {0}.values():",
+        "    if t_.__class__ is not str:",
+        "        raise _NotFast",
+    ],
+}
+_OBJECT_CHECK = {
+    True: [
+        "if {0}.__class__ is not dict:",
+        _RAISE,
+        "for k_ in {0}:",  # `models._text_keys`, inlined
+        "    if k_.__class__ is not str:",
+        "        raise _NotFast",
+    ],
+    False: ["if {0}.__class__ is not dict:", _RAISE],
+}
+
+# Each model validator with its fast check on the local `{0}` (lines that raise
+# _NotFast for a value to leave to the model), and the converters it may follow.
+_FAST_CHECKS: dict[object, tuple[list[str] | dict[bool, list[str]], tuple[object, ...]]] = {
+    models._required_text: (["if {0}.__class__ is not str or not {0}.strip():", _RAISE], ()),
+    models._optional_text: (["if {0}.__class__ is not str:", _RAISE], ()),
+    models._status: (["if {0}.__class__ is not int or not 100 <= {0} <= 599:", _RAISE], ()),
+    models._direction: (["if {0}.__class__ is not str or {0} not in _DIRECTIONS:", _RAISE], ()),
+    models._weight: (["if {0}.__class__ is not int or {0} < 0:", _RAISE], ()),
+    models._optional_count: (["if {0}.__class__ is not int or {0} < 0:", _RAISE], ()),
+    models._optional_int: (["if {0}.__class__ is not int:", _RAISE], ()),
+    models._optional_object: (_OBJECT_CHECK, ()),
+    models._span_links: (["if {0}.__class__ is not list or not _fast_links({0}):", _RAISE], ()),
+    models._headers: (_HEADERS_CHECK, (models._join_headers,)),
+    models._optional_headers: (_HEADERS_CHECK, (models._to_optional_headers,)),
+}
+_TIME_CHECK = [
+    "if {0}.__class__ is not str or {0}[:19] not in _FAST_SECONDS"
+    " or {0}[19:] not in _MILLIS_SUFFIXES:",
+    "    {0} = _fast_time({0})",
+]
+for _validator in (models._time, models._optional_time):
+    _FAST_CHECKS[_validator] = (
+        _TIME_CHECK,
+        (models._to_utc_millis, models._to_optional_utc_millis),
+    )
+# Kinds of check that refuse None, so may stand for a required field.
+_REFUSE_NONE = frozenset({models._required_text, models._status, models._headers, models._time})
+# Models whose `__attrs_post_init__` is `_normalize_body`: a bytes body or a base64
+# transfer encoding is left to the model, which converts it.
+_BODY_MODELS = (models.EventRequestModel, models.EventResponseModel)
+
+_FastFn = Callable[[dict[str, Any]], dict[str, Any]]
+_FAST: dict[tuple[type, bool], _FastFn | None] = {}
+
+
+def _fast_fn(cls: type, strict: bool) -> _FastFn | None:
+    """The fast function of `cls` (`strict`: testing keys), written on first use;
+    None when it has none."""
+    try:
+        return _FAST[cls, strict]
+    except KeyError:
+        pass
+    fn = _FAST[cls, strict] = _make_fast_fn(cls, strict)
+    return fn
+
+
+def _fast_field_lines(
+    cls: type, field: attrs.Attribute[Any], local: str, namespace: dict[str, Any], strict: bool
+) -> list[str] | None:
+    """Lines that check the value in `local` and leave its wire value there; None when
+    the field has no fast check."""
+    validator, converter_ = field.validator, field.converter
+    nested, is_list = _nested_model(field.type)
+    qualname = getattr(validator, "__qualname__", "")
+    if nested is not None and qualname in (
+        "_instance_of.<locals>.check",
+        "_required_instance_of.<locals>.check",
+        "_list_of.<locals>.check",
+    ):
+        if (qualname == "_list_of.<locals>.check") is not is_list or converter_ is not None:
+            return None
+        if is_list:
+            inner = _fast_fn(nested, strict)
+            if inner is None:
+                return None
+            name = f"_fast_{nested.__name__}"
+            namespace[name] = inner
+            return [
+                f"if {local}.__class__ is not list:",
+                _RAISE,
+                f"{local} = [{name}(x) if x.__class__ is dict else _not_fast() for x in {local}]",
+            ]
+        lines = _fast_lines(nested, local, f"w__{local}", namespace, strict)  # inline
+        if lines is None:
+            return None
+        return [f"if {local}.__class__ is not dict:", _RAISE, *lines, f"{local} = w__{local}"]
+    if field.name == "body" and validator is None and converter_ is None and cls in _BODY_MODELS:
+        return [f"if {local}.__class__ is not dict and isinstance({local}, _BINARY):", _RAISE]
+    entry = _FAST_CHECKS.get(validator)
+    if entry is None:
+        return None
+    template, converters = entry
+    if (converter_ is None) is bool(converters) or (converter_ and converter_ not in converters):
+        return None  # the model converts what the check does not expect, or the reverse
+    if isinstance(template, dict):
+        template = template[strict]
+    lines = [line.format(local) for line in template]
+    if field.name == "transfer_encoding" and cls in _BODY_MODELS:
+        lines += [f"if {local} == 'base64':", _RAISE]  # decoded by the model
+    return lines
+
+
+def _fast_lines(
+    cls: type, obj: str, out: str, namespace: dict[str, Any], strict: bool
+) -> list[str] | None:
+    """Lines that check the dict in the local `obj` as a `cls` and set the local `out`
+    to the wire dict `cls`'s unstructure hook would write; None when `cls` has no fast
+    path. Keys and their order are `_dict_source`'s: fields always present (required,
+    or with a factory) first, then the optional ones that are set."""
+    if cls in _READ_MODELS or not attrs.has(cls) or hasattr(cls, "__attrs_pre_init__"):
+        return None
+    if hasattr(cls, "__attrs_post_init__") and cls not in _BODY_MODELS:
+        return None
+    attrs.resolve_types(cls, globalns=vars(models))
+    count = f"n__{obj}"  # how many of the keys of `obj` were read (no field's local)
+    required = 0
+    before: list[str] = []
+    always: list[str] = []
+    optional: list[str] = []
+    for field in attrs.fields(cls):
+        if (cls, field.name) in _NOT_ON_WIRE:
+            return None
+        key = _RENAMED.get((cls, field.name), field.name)
+        local = f"{obj}_{field.name}"
+        checks = _fast_field_lines(cls, field, local, namespace, strict)
+        if checks is None:
+            return None
+        default = field.default
+        if isinstance(default, attrs.Factory):  # type: ignore[arg-type]
+            if default.takes_self or field.validator is not models._required_text:
+                return None
+            factory = f"_factory_{cls.__name__}_{field.name}"
+            namespace[factory] = default.factory
+            before += [f"if {key!r} in {obj}:", f"    {count} += 1"]
+            before += [f"    {local} = {obj}[{key!r}]", f"    if {local} is None:"]
+            before += [f"        {local} = {factory}()", "else:", f"    {local} = {factory}()"]
+            before += checks
+            always.append(f"{key!r}: {local}")
+        elif default is attrs.NOTHING:
+            if field.validator not in _REFUSE_NONE and _nested_model(field.type)[0] is None:
+                return None
+            before += [f"{local} = {obj}.get({key!r})", *checks]  # a None is not fast
+            required += 1
+            always.append(f"{key!r}: {local}")
+        elif default is None:  # most are absent: one `in` test each
+            optional += [
+                f"if {key!r} in {obj}:",
+                f"    {count} += 1",
+                f"    {local} = {obj}[{key!r}]",
+            ]
+            optional += [f"    if {local} is not None:"]
+            optional += [f"        {line}" for line in checks]
+            optional.append(f"        {out}[{key!r}] = {local}")
+        else:
+            return None
+    # Every key is read once, so a key left over is one no field is for.
+    return [
+        f"{count} = {required}",
+        *before,
+        f"{out} = {{{', '.join(always)}}}",
+        *optional,
+        f"if {count} != len({obj}):",
+        _RAISE,
+    ]
+
+
+def _make_fast_fn(cls: type, strict: bool) -> _FastFn | None:
+    """The fast function of `cls`: a wire dict checked as a `cls` to the wire dict its
+    model would write, or `_NotFast` raised."""
+    namespace: dict[str, Any] = {
+        "_NotFast": _NotFast,
+        "_not_fast": _not_fast,
+        "_fast_time": _fast_time,
+        "_fast_links": _fast_links,
+        "_text_items": models._text_items,
+        "_text_keys": models._text_keys,
+        "_FAST_SECONDS": _FAST_SECONDS,
+        "_MILLIS_SUFFIXES": _MILLIS_SUFFIXES,
+        "_DIRECTIONS": models._DIRECTIONS,
+        "_BINARY": _BINARY,
+    }
+    body = _fast_lines(cls, "d", "res", namespace, strict)
+    if body is None:
+        return None
+    function = f"fast_{cls.__name__}"
+    source = f"def {function}(d):\n{_indent([*body, 'return res'], 1)}"
+    exec(compile(source, f"<moesifapi._wire {function}>", "exec"), namespace)
+    fn: _FastFn = namespace[function]
+    return fn
+
+
+def encode_input(cls: type[M], item: M | Mapping[str, object]) -> bytes:
+    """`encode_item(coerce(cls, item))`: a model, or a wire-format dict validated as
+    `cls` validates it, as compact JSON bytes; a plain dict builds no model."""
+    if item.__class__ is dict:
+        strict = _dumps is not _dumps_fast
+        fast = _FAST.get((cls, strict)) or _fast_fn(cls, strict)
+        if fast is not None:
+            try:
+                data = fast(item)
+                if strict:
+                    return _dumps(data)
+                out: bytes = _orjson.dumps(data, default=_encode_extra, option=_ORJSON_OPTIONS)
+            except Exception:  # anything unusual: the model path decides and words it
+                pass
+            else:  # what `_dumps_fast` does once orjson has written it
+                _refuse_too_deep(data, out)
+                return _checked(data, out)
+    return encode_item(coerce(cls, item))
+
+
+def encode_inputs(
+    cls: type[M], items: Sequence[M | Mapping[str, object]]
+) -> tuple[bytes, list[int]]:
+    """`encode_many(coerce_all(cls, items))`: models and wire-format dicts as one JSON
+    array and the size of each item; the dicts are validated without building models.
+
+    When any item is not what the fast checks take as it is, orjson declines any, or
+    any is refused, the whole batch takes the model path, which raises the first error
+    it would have raised (the index named) or writes the same bytes.
+    """
+    if not isinstance(items, (list, tuple)):
+        items = list(items)
+    strict = _dumps is not _dumps_fast
+    fast = _FAST.get((cls, strict)) or _fast_fn(cls, strict)
+    hook = _UNSTRUCTURE.get(cls)
+    if fast is None or hook is None:
+        return encode_many(coerce_all(cls, items))
+    out = io.BytesIO()
+    out.write(b"[")
+    sizes: list[int] = []
+    # Chunk by chunk, so the dicts built die young (cheap for the garbage collector)
+    # and orjson's buffers are reused; a later chunk's error still comes out first if
+    # the model path would raise it first, as any failure starts over on that path.
+    for first in range(0, len(items), _CHUNK_ITEMS):
+        try:
+            data = [
+                fast(item)
+                if item.__class__ is dict
+                else hook(item)
+                if item.__class__ is cls
+                else _not_fast()
+                for item in items[first : first + _CHUNK_ITEMS]
+            ]
+            encoded = _dump_all(data)
+            joined, encoded = _checked_chunk(data, encoded, first)
+        except Exception:  # not fast, declined or refused: the model path decides
+            return encode_many(coerce_all(cls, items))
+        sizes += map(len, encoded)
+        out.write(joined)
+        out.write(b",")
+    if sizes:
+        out.seek(-1, io.SEEK_END)
+    out.write(b"]")
+    return out.getvalue(), sizes
