@@ -47,6 +47,7 @@ def test_one_sync_client_shared_by_8_threads_delivers_everything(
     assert all(r.status == 201 for r in collector.requests)
 
 
+@pytest.mark.slow  # a load test: CI runs it in its `pytest -m slow` step
 async def test_one_async_client_shared_by_100_tasks_delivers_everything(
     collector: Collector, base_url: str
 ) -> None:

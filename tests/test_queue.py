@@ -74,6 +74,7 @@ def an_event(n: int, **extra: Any) -> EventModel:
 # --- delivery under faults (the headline scenarios) ---
 
 
+@pytest.mark.slow  # a load test: CI runs it in its `pytest -m slow` step
 def test_eight_threads_deliver_40000_events_exactly_once_through_503s_and_drops(
     collector: Collector, base_url: str
 ) -> None:
@@ -114,6 +115,7 @@ def test_eight_threads_deliver_40000_events_exactly_once_through_503s_and_drops(
     assert any(r.status == 503 for r in collector.requests)
 
 
+@pytest.mark.slow  # a load test: CI runs it in its `pytest -m slow` step
 async def test_200_tasks_deliver_40000_events_exactly_once_through_503s_and_drops(
     collector: Collector, base_url: str
 ) -> None:

@@ -93,7 +93,7 @@ def test_headers_are_case_insensitive_and_repeats_are_joined() -> None:
     assert headers.get("x-tag") == "1, 2"
     assert headers.get("missing", "-") == "-"
     assert list(headers.items()) == [("Accept", "a/b"), ("X-Tag", "1, 2")]
-    assert "X-TAG" in headers.keys()
+    assert list(headers.keys()) == ["Accept", "X-Tag"]
     assert headers == {"Accept": "a/b", "X-Tag": "1, 2"}
     raw = Headers.from_raw([(b"content-type", b"text/plain"), (b"x-name", "é".encode("latin-1"))])
     assert raw.to_dict() == {"content-type": "text/plain", "x-name": "é"}

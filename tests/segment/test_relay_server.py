@@ -205,6 +205,7 @@ def test_the_backlog_is_deep() -> None:
     assert RelayServer.request_queue_size == DEFAULT_RELAY_BACKLOG
 
 
+@pytest.mark.slow  # a load test: CI runs it in its `pytest -m slow` step
 def test_a_thousand_concurrent_posts_to_a_fresh_relay_all_get_answers(
     serve: Callable[..., tuple[RelayServer, str]], client: MoesifClient
 ) -> None:
