@@ -81,6 +81,14 @@ def official_python(root: Path) -> Path | None:
     return python
 
 
+def given_official_python(python: Path) -> Path:
+    """`--official-python`: used as it is, once it is seen to import the official SDK."""
+    probe = [str(python), "-I", "-c", "import moesifapi.api_helper, moesifapi.controllers"]
+    if subprocess.run(probe, capture_output=True).returncode != 0:
+        raise SystemExit(f"{python} cannot import the official SDK (moesifapi 1.5.5)")
+    return python
+
+
 class Sink:
     """`_sink.py` in its own process; stops when we close its standard input."""
 
@@ -228,6 +236,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=None, help="runs per figure (default 5)")
     parser.add_argument("--workloads", default=",".join(WORKLOADS), help="comma-separated")
     parser.add_argument("--json", type=Path, default=None, help="also write raw figures here")
+    parser.add_argument(
+        "--official-python",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="the python of an existing virtualenv holding the official SDK (moesifapi 1.5.5)",
+    )
     args = parser.parse_args(argv)
     sizes = QUICK if args.quick else FULL
     runs = args.runs or (1 if args.quick else 5)
@@ -242,7 +257,12 @@ def main(argv: list[str] | None = None) -> int:
     except ImportError:
         has_orjson = False
 
-    official = None if args.ours_only else official_python(OFFICIAL_VENV)
+    if args.ours_only:
+        official = None
+    elif args.official_python is not None:
+        official = given_official_python(args.official_python)
+    else:
+        official = official_python(OFFICIAL_VENV)
     ours: Path | str = sys.executable
     theirs: dict[str, Path | str] = {"official": official} if official else {}
     started = time.perf_counter()
