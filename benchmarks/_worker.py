@@ -143,10 +143,16 @@ def deliver(side: str, events: int, base_url: str) -> dict[str, float]:
         return {"seconds": timed(run)}
 
     from moesifapi import AsyncMoesifClient, MoesifClient
+    from moesifapi import _constants as constants
 
     url = base_url + "/v1"
-    if side == "ours":
-        with MoesifClient(application_id="benchmark-application-id", base_url=url) as client:
+    level = int(side.rsplit("-gz", 1)[1]) if "-gz" in side else constants.GZIP_LEVEL
+    if side.startswith("limit"):
+        return {"seconds": _deliver_floor(events, url, level)}
+    if side == "ours" or side.startswith("ours-gz"):
+        with MoesifClient(
+            application_id="benchmark-application-id", base_url=url, gzip_level=level
+        ) as client:
             client.create_events_batch(warm)
             return {"seconds": timed(lambda: client.create_events_batch(models))}
 
@@ -160,6 +166,27 @@ def deliver(side: str, events: int, base_url: str) -> dict[str, float]:
             return time.perf_counter() - start
 
     return {"seconds": asyncio.run(run_async())}
+
+
+def _deliver_floor(events: int, url: str, level: int) -> float:
+    """The least a delivery can do: orjson on prebuilt wire dicts, 10,000 a request,
+    gzip at `level`, one POST each to the sink; no validation, no retries."""
+    import gzip
+
+    import httpx
+    import orjson
+
+    dicts = [_events.wire_dict(n) for n in range(events)]
+    headers = {"Content-Type": "application/json", "Content-Encoding": "gzip"}
+    with httpx.Client() as http:
+        http.post(url + "/events/batch", content=gzip.compress(b"[]", level), headers=headers)
+
+        def run() -> None:
+            for start in range(0, len(dicts), 10_000):
+                body = gzip.compress(orjson.dumps(dicts[start : start + 10_000]), level, mtime=0)
+                http.post(url + "/events/batch", content=body, headers=headers)
+
+        return timed(run)
 
 
 def _ndjson_file(folder: str, name: str, count: int, offset: int = 0) -> str:
@@ -235,29 +262,85 @@ def send(side: str, events: int, base_url: str) -> dict[str, float]:
         return {"seconds": timed(lambda: run(path))}
 
 
+def _percentile(sorted_ns: list[int], share: float) -> float:
+    return sorted_ns[min(len(sorted_ns) - 1, int(share * len(sorted_ns)))] / 1e9
+
+
 def queue(side: str, events: int, base_url: str) -> dict[str, float]:
-    """(d) queue_event on the caller's thread, while the worker drains to the sink."""
+    """(d) queue_event on the caller's thread, each call timed: with the worker
+    draining to the sink ("ours"), and with the server stalled ("ours-stalled", the
+    worker holding a batch in flight while the rest waits)."""
+    import httpx
+
     from moesifapi import MoesifClient
 
-    build = builder(side)
+    build = builder("ours")
     models = [build(p) for p in parts_list(events)]
+    held = _HeldTransport() if side == "ours-stalled" else None
+    http = httpx.Client(transport=held) if held is not None else None  # type: ignore[arg-type]
     with MoesifClient(
         application_id="benchmark-application-id",
         base_url=base_url + "/v1",
         max_queue_size=events + WARMUP_EVENTS,
+        http_client=http,
     ) as client:
         for model in [build(p) for p in parts_list(WARMUP_EVENTS, WARMUP_OFFSET)]:
             client.queue_event(model)
-        client.flush(60)
+        if held is None:
+            client.flush(60)
+        clock = time.perf_counter_ns
+        calls: list[int] = []
+        record = calls.append
+        queue_event = client.queue_event
         start = time.perf_counter()
         for model in models:
-            client.queue_event(model)
+            before = clock()
+            queue_event(model)
+            record(clock() - before)
         queued = time.perf_counter()
+        if held is not None:
+            held.release.set()
         delivered = client.flush(120)
         done = time.perf_counter()
         if not delivered or client.stats.sent != events + WARMUP_EVENTS:
             raise SystemExit(f"queue benchmark lost events: {client.stats}")
-    return {"per_call_seconds": (queued - start) / events, "drain_seconds": done - start}
+    if http is not None:
+        http.close()
+    calls.sort()
+    return {
+        "per_call_seconds": (queued - start) / events,
+        "p50_seconds": _percentile(calls, 0.50),
+        "p99_seconds": _percentile(calls, 0.99),
+        "max_seconds": calls[-1] / 1e9,
+        "drain_seconds": done - start,
+    }
+
+
+def dicts(side: str, events: int) -> dict[str, float]:
+    """(i) wire-format dicts (as parsed from JSON) to an events batch body, before gzip:
+    ours validates them (`create_events_batch`'s plan); the official SDK serializes
+    whatever it is given; the limit is orjson on the dicts."""
+    warm = [_events.wire_dict(WARMUP_OFFSET + n) for n in range(WARMUP_EVENTS)]
+    items = [_events.wire_dict(n) for n in range(events)]
+    if side == "limit":
+        import orjson
+
+        orjson.dumps(warm)
+        return {"seconds": timed(lambda: orjson.dumps(items))}
+    if side == "official":
+        from moesifapi.api_helper import APIHelper
+
+        def official(batch: list[Any]) -> bytes:
+            return APIHelper.json_serialize(batch).encode("utf-8")
+
+        official(warm)
+        return {"seconds": timed(lambda: official(items))}
+    from moesifapi import EventModel, _wire
+
+    if side in ("ours-pure",) and _wire.SPEEDUPS:
+        raise SystemExit(f"{side}: the C speed-up is still on")
+    _wire.encode_inputs(EventModel, warm)
+    return {"seconds": timed(lambda: _wire.encode_inputs(EventModel, items))}
 
 
 def split(side: str, events: int) -> dict[str, float]:
@@ -368,6 +451,7 @@ WORKLOADS: dict[str, Callable[..., dict[str, float]]] = {
     "import-client": import_client_time,
     "memory": memory,
     "send": send,
+    "dicts": dicts,
 }
 NEEDS_SERVER = {"deliver", "queue", "send"}
 
@@ -385,7 +469,18 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument(
         "side",
-        choices=["ours", "ours-async", "ours-pure", "ours-stdlib", "official", "limit"],
+        choices=[
+            "ours",
+            "ours-async",
+            "ours-pure",
+            "ours-stdlib",
+            "ours-stalled",
+            "ours-gz6",
+            "official",
+            "limit",
+            "limit-gz1",
+            "limit-gz6",
+        ],
     )
     parser.add_argument("workload", choices=sorted(WORKLOADS))
     parser.add_argument("--events", type=int, default=10_000)

@@ -42,6 +42,7 @@ FULL = {
     "split": (1_000, 10_000, 100_000),
     "memory": 100_000,
     "send": 100_000,
+    "dicts": 10_000,
 }
 QUICK = {
     "serialize": 300,
@@ -51,8 +52,19 @@ QUICK = {
     "split": (100, 300, 1_000),
     "memory": 500,
     "send": 2_000,
+    "dicts": 300,
 }
-WORKLOADS = ("serialize", "build", "deliver", "queue", "split", "import", "memory", "send")
+WORKLOADS = (
+    "serialize",
+    "build",
+    "deliver",
+    "queue",
+    "split",
+    "import",
+    "memory",
+    "send",
+    "dicts",
+)
 
 
 def _venv_python(root: Path) -> Path:
@@ -319,10 +331,13 @@ def main(argv: list[str] | None = None) -> int:
         )
     if "deliver" in wanted:
         n = sizes["deliver"]
+        deliver_sides: dict[str, Path | str] = {"ours": ours, "ours-async": ours, **theirs}
+        deliver_sides["ours-gz6"] = ours
+        if has_orjson:
+            deliver_sides["limit-gz1"] = ours
+            deliver_sides["limit-gz6"] = ours
         with Sink() as base_url:
-            got = measure(
-                {"ours": ours, "ours-async": ours, **theirs}, "deliver", n, runs, base_url
-            )
+            got = measure(deliver_sides, "deliver", n, runs, base_url)
         raw["deliver"] = got
         rate = {side: n / got[side]["seconds"] for side in got}
         for side, label in (("ours", "ours, sync"), ("ours-async", "ours, async")):
@@ -333,10 +348,18 @@ def main(argv: list[str] | None = None) -> int:
                 fmt(rate.get("official"), "ev/s"),
                 f"{ratio(rate[side], rate.get('official'))} the official rate",
             )
+        for level, side in ((1, "ours"), (6, "ours-gz6")):
+            add(
+                "",
+                f"gzip level {level}: ours, sync · floor (orjson, gzip, post)",
+                fmt(rate[side], "ev/s"),
+                fmt(rate.get(f"limit-gz{level}"), "ev/s"),
+                f"{ratio(rate[side], rate.get(f'limit-gz{level}'))} the floor's rate",
+            )
     if "queue" in wanted:
         n = sizes["queue"]
         with Sink() as base_url:
-            got = measure({"ours": ours}, "queue", n, runs, base_url)
+            got = measure({"ours": ours, "ours-stalled": ours}, "queue", n, runs, base_url)
         raw["queue"] = got
         add(
             f"(d) queue_event, {n:,} events",
@@ -345,6 +368,15 @@ def main(argv: list[str] | None = None) -> int:
             "(no queue in the official SDK)",
             "",
         )
+        for side, when in (("ours", "the worker draining"), ("ours-stalled", "the server stalled")):
+            g = got[side]
+            add(
+                "",
+                f"p50 · p99 · max per call, {when}",
+                f"{fmt(g['p50_seconds'], 'us')} · {fmt(g['p99_seconds'], 'us')}",
+                fmt(g["max_seconds"], "us"),
+                "targets: median 6 µs, p99 25 µs",
+            )
         add(
             "",
             "queued to delivered, with the worker draining",
@@ -412,6 +444,29 @@ def main(argv: list[str] | None = None) -> int:
             fmt(per["ours"], "us"),
             fmt(per.get("limit"), "us"),
             f"{ratio(per['ours'], per.get('limit'))} the floor",
+        )
+    if "dicts" in wanted:
+        n = sizes["dicts"]
+        dict_sides: dict[str, Path | str] = {"ours": ours, **theirs, "ours-pure": ours}
+        if has_orjson:
+            dict_sides["limit"] = ours
+        got = measure(dict_sides, "dicts", n, runs)
+        raw["dicts"] = got
+        t = {side: got[side]["seconds"] for side in got}
+        add(
+            f"(i) {n:,} wire dicts to a batch body",
+            "ours (validated) · official (passed through) · orjson floor",
+            fmt(t["ours"], "ms"),
+            f"{fmt(t.get('official'), 'ms')} · {fmt(t.get('limit'), 'ms')}",
+            f"{ratio(t.get('official'), t['ours'])} faster than official (target 2x); "
+            f"{ratio(t['ours'], t.get('limit'))} the floor (target at most 4x)",
+        )
+        add(
+            "",
+            "ours without the C speed-up",
+            fmt(t["ours-pure"], "ms"),
+            "",
+            f"{ratio(t['ours-pure'], t.get('limit'))} the floor",
         )
 
     print()
