@@ -11,6 +11,7 @@ interleaves concurrent lanes one effect at a time.
 from __future__ import annotations
 
 import contextlib
+import gzip
 import json
 import logging
 from collections import deque
@@ -1003,3 +1004,25 @@ def test_the_log_never_holds_the_application_id_or_the_payload(
         assert MARKER not in text
         assert "user-" not in text
         assert "txn-" not in text
+
+
+@pytest.mark.parametrize("level", [1, 6, 9])
+@pytest.mark.parametrize("count", [1, 255, 256, 257, 1000])
+def test_a_queued_batch_is_compressed_in_groups_to_the_bytes_of_the_whole(
+    level: int, count: int
+) -> None:
+    # The queue's batches are compressed a group of items at a time, so that joining a
+    # 12 MiB body never holds the GIL for long: the bytes must be the one-shot ones.
+    settings = Settings.resolve(
+        application_id="app",
+        base_url="https://api.moesif.net/v1",
+        timeout=1,
+        max_retries=0,
+        gzip=True,
+        max_batch_bytes=1024,
+        gzip_level=level,
+    )
+    encoded = [b'{"n":%d,"pad":"%s"}' % (n, b"x" * (n % 37)) for n in range(count)]
+    request = Core(settings).plan_encoded_batch(EVENTS_BATCH, encoded)
+    whole = b"[" + b",".join(encoded) + b"]"
+    assert request.content == gzip.compress(whole, compresslevel=level, mtime=0)
