@@ -71,3 +71,32 @@ def test_sampling_and_governance_example_samples_and_blocks_offline() -> None:
         "user-free: blocked by 'free-plan' with 402, headers {'X-Plan': 'free'}"
     )
     assert lines[3] == "user-paid: allowed"
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        (
+            "fastapi_app.py",
+            [
+                "the sandbox received 3 events",
+                "POST /items -> 201 user=alice",
+                "blocked_by=block-mallory",
+            ],
+        ),
+        (
+            "flask_app.py",
+            [
+                "the sandbox received 4 events",
+                "POST /orders 201 user=alice",
+                "Authorization=***",
+            ],
+        ),
+        ("outgoing_httpx.py", ["the sandbox got 3 outgoing events", "Authorization=***"]),
+    ],
+)
+def test_capture_example_runs_offline(name: str, expected: list[str]) -> None:
+    result = run_example(name)
+    assert result.returncode == 0, result.stderr
+    for line in expected:
+        assert line in result.stdout

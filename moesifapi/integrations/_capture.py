@@ -483,6 +483,13 @@ def _nests_deeper_than_allowed(value: object) -> bool:
 _NESTS = (dict, list)
 
 
+def _remember(cache: dict[str, bool], name: str, private: bool) -> bool:
+    if len(cache) > 4096:  # names an attacker makes up must not grow it for ever
+        cache.clear()
+    cache[name] = private
+    return private
+
+
 class Privacy:
     """Which header and field names are private under some settings, remembered.
 
@@ -505,17 +512,13 @@ class Privacy:
     def header(self, name: str) -> bool:
         known = self._headers.get(name)
         if known is None:
-            if len(self._headers) > 4096:
-                self._headers.clear()
-            known = self._headers[name] = self._settings.is_private_header(name)
+            known = _remember(self._headers, name, self._settings.is_private_header(name))
         return known
 
     def field(self, name: str) -> bool:
         known = self._fields.get(name)
         if known is None:
-            if len(self._fields) > 4096:
-                self._fields.clear()
-            known = self._fields[name] = self._settings.is_private_field(name)
+            known = _remember(self._fields, name, self._settings.is_private_field(name))
         return known
 
     def may_hold_private_fields(self, text: bytes) -> bool:

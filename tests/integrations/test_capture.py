@@ -6,6 +6,8 @@ from __future__ import annotations
 import gzip
 import json
 import logging
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -535,3 +537,19 @@ def test_json_bodies_read_the_same_with_either_reader() -> None:
     body = json.dumps({"a": [1, 2.5, "x", None, True], "é": {"b": -3}}).encode()
     assert fields(body, "application/json") == (json.loads(body), None)
     assert fields(b'{"a": ', "application/json")[1] == "base64"
+
+
+@pytest.mark.parametrize("adapter", ["asgi", "wsgi", "httpx"])
+def test_no_adapter_imports_a_framework(adapter: str) -> None:
+    frameworks = (
+        "starlette fastapi uvicorn django quart litestar anyio flask werkzeug falcon bottle"
+    )
+    code = (
+        f"import sys, moesifapi.integrations.{adapter}\n"
+        f"names = {frameworks.split()!r}\n"
+        "print([name for name in names if name in sys.modules])"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert result.stdout.strip() == "[]"
