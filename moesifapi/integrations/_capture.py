@@ -634,6 +634,19 @@ def body_fields(
 _NOT_JSON = object()
 
 
+def blocked_answer(decision: GovernanceDecision) -> tuple[int, list[tuple[str, str]], bytes]:
+    """What a middleware answers for a request `decision` blocks: the status (403 when
+    the rule gives none), the headers and the JSON body. The rule's headers come first;
+    `Content-Type` is JSON unless the rule sets one, and `Content-Length` is the body's,
+    whatever the rule says."""
+    body = decision.body_bytes()
+    headers = [(k, v) for k, v in decision.headers.items() if k.lower() != "content-length"]
+    if not any(name.lower() == "content-type" for name, _ in headers):
+        headers.append(("Content-Type", "application/json"))
+    headers.append(("Content-Length", str(len(body))))
+    return decision.status or 403, headers, body
+
+
 # --- the capture ---
 
 

@@ -36,6 +36,7 @@ from ._capture import (
     CapturedRequest,
     CapturedResponse,
     Headers,
+    blocked_answer,
     settings_from,
 )
 
@@ -57,7 +58,6 @@ Send: TypeAlias = Callable[[Message], Awaitable[None]]
 ASGIApp: TypeAlias = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 _DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
-_JSON = (b"content-type", b"application/json")
 
 
 def _now() -> datetime:
@@ -207,13 +207,8 @@ class _Exchange:
 
     async def answer(self, decision: GovernanceDecision) -> None:
         """Answer a blocked request with the rule's response, without the app."""
-        body = decision.body_bytes()
-        self.status = decision.status or 403
-        headers = _raw_headers(decision.headers)
-        if not any(name == b"content-type" for name, _ in headers):
-            headers.append(_JSON)
-        self.response_headers = [*headers, *self.extra_headers]
-        self.response_headers.append((b"content-length", str(len(body)).encode("latin-1")))
+        self.status, headers, body = blocked_answer(decision)
+        self.response_headers = [*_raw_headers(dict(headers)), *self.extra_headers]
         try:
             await self.server_send(
                 {

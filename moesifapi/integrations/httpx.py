@@ -24,9 +24,9 @@ httpx client that uses this transport.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
@@ -154,6 +154,39 @@ class _Exchange:
         self.record(raw=isinstance(stream, httpx.ByteStream))
         return True
 
+    def tee_request(self, kind: type, tee: Callable[[Any, BodyTap], Any]) -> object | None:
+        """Copy a request body that is not in memory as it is sent: `request.stream`
+        becomes `tee(stream, tap)` when it is a `kind`. Returns the stream to put back
+        once the transport is done with it, or None."""
+        request = self.request
+        sent = request.stream
+        try:
+            if not self.request_body() and isinstance(sent, kind):
+                request.stream = tee(sent, self.request_tap)
+                return sent
+        except Exception:
+            logger.exception("moesifapi: could not capture the body of %s", request.url)
+        return None
+
+    def tee_response(
+        self, response: httpx.Response, kind: type, tee: Callable[[Any, _Exchange], Any]
+    ) -> None:
+        """Copy the response body as the caller reads it (or now, if read already)."""
+        try:
+            stream = response.stream
+            if not self.response_received(response):
+                if isinstance(stream, kind):
+                    response.stream = tee(stream, self)
+                else:  # a stream of the wrong kind: httpx will refuse it, not us
+                    self.record()
+        except Exception:
+            logger.exception("moesifapi: could not capture the response of %s", self.request.url)
+
+    def failed(self) -> None:
+        """The transport raised: record the exchange without a response."""
+        self.body_ended()
+        self.record()
+
     def body_ended(self) -> None:
         if self.ended is None:
             self.ended = datetime.now(_UTC)
@@ -266,32 +299,16 @@ class MoesifTransport(httpx.BaseTransport):
         exchange = self._outgoing.begin(request)
         if exchange is None:
             return self._transport.handle_request(request)
-        sent = request.stream
-        teed = False
-        try:
-            if not exchange.request_body() and isinstance(sent, httpx.SyncByteStream):
-                request.stream = _TeedRequestStream(sent, exchange.request_tap)
-                teed = True
-        except Exception:
-            logger.exception("moesifapi: could not capture the body of %s", request.url)
+        sent = exchange.tee_request(httpx.SyncByteStream, _TeedRequestStream)
         try:
             response = self._transport.handle_request(request)
         except Exception:
-            exchange.body_ended()
-            exchange.record()
+            exchange.failed()
             raise
         finally:
-            if teed:
-                request.stream = sent
-        try:
-            stream = response.stream
-            if not exchange.response_received(response):
-                if isinstance(stream, httpx.SyncByteStream):
-                    response.stream = _TeedResponseStream(stream, exchange)
-                else:  # a stream of the wrong kind: httpx will refuse it, not us
-                    exchange.record()
-        except Exception:
-            logger.exception("moesifapi: could not capture the response of %s", request.url)
+            if sent is not None:
+                request.stream = sent  # type: ignore[assignment]
+        exchange.tee_response(response, httpx.SyncByteStream, _TeedResponseStream)
         return response
 
     def close(self) -> None:
@@ -362,32 +379,16 @@ class AsyncMoesifTransport(httpx.AsyncBaseTransport):
         exchange = self._outgoing.begin(request)
         if exchange is None:
             return await self._transport.handle_async_request(request)
-        sent = request.stream
-        teed = False
-        try:
-            if not exchange.request_body() and isinstance(sent, httpx.AsyncByteStream):
-                request.stream = _AsyncTeedRequestStream(sent, exchange.request_tap)
-                teed = True
-        except Exception:
-            logger.exception("moesifapi: could not capture the body of %s", request.url)
+        sent = exchange.tee_request(httpx.AsyncByteStream, _AsyncTeedRequestStream)
         try:
             response = await self._transport.handle_async_request(request)
         except Exception:
-            exchange.body_ended()
-            exchange.record()
+            exchange.failed()
             raise
         finally:
-            if teed:
-                request.stream = sent
-        try:
-            stream = response.stream
-            if not exchange.response_received(response):
-                if isinstance(stream, httpx.AsyncByteStream):
-                    response.stream = _AsyncTeedResponseStream(stream, exchange)
-                else:  # a stream of the wrong kind: httpx will refuse it, not us
-                    exchange.record()
-        except Exception:
-            logger.exception("moesifapi: could not capture the response of %s", request.url)
+            if sent is not None:
+                request.stream = sent  # type: ignore[assignment]
+        exchange.tee_response(response, httpx.AsyncByteStream, _AsyncTeedResponseStream)
         return response
 
     async def aclose(self) -> None:

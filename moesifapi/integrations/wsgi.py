@@ -38,6 +38,7 @@ from ._capture import (
     CapturedRequest,
     CapturedResponse,
     Headers,
+    blocked_answer,
     settings_from,
 )
 
@@ -46,6 +47,7 @@ if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
     from typing_extensions import Unpack
 
+    from .._governance import GovernanceDecision
     from ._capture import CaptureOptions
 
 __all__ = ["MoesifMiddleware"]
@@ -169,12 +171,7 @@ class _Exchange:
             if decision.blocked:
                 if prefix:
                     self.request_tap.feed(prefix)
-                return self.blocked(
-                    decision.status or 403,
-                    decision.headers,
-                    decision.body_bytes(),
-                    decision.blocked_by,
-                )
+                return self.blocked(decision)
             if decision.headers:
                 self.extra_headers[:0] = decision.headers.items()
         if stream is not None and not replayed:
@@ -188,21 +185,14 @@ class _Exchange:
             return _SizedResponseBody(self, result)
         return _ResponseBody(self, result)
 
-    def blocked(
-        self, status: int, headers: Any, body: bytes, blocked_by: str | None
-    ) -> Iterable[bytes]:
-        sent: HeaderList = [
-            (name, value) for name, value in headers.items() if name.lower() != "content-length"
-        ]
-        if not any(name.lower() == "content-type" for name, _ in sent):
-            sent.append(("Content-Type", "application/json"))
-        sent.append(("Content-Length", str(len(body))))
+    def blocked(self, decision: GovernanceDecision) -> Iterable[bytes]:
+        status, sent, body = blocked_answer(decision)
         sent.extend(self.extra_headers)
         self.server_start_response(status_line(status), sent)
         self.status = status
         self.response_headers = sent
         self.response_tap.feed(body)
-        self.record(blocked_by)
+        self.record(decision.blocked_by)
         return [body]
 
     # --- the app's answer ---

@@ -553,3 +553,26 @@ def test_no_adapter_imports_a_framework(adapter: str) -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
     )
     assert result.stdout.strip() == "[]"
+
+
+def test_a_blocked_answer_has_the_rules_headers_and_its_own_length() -> None:
+    from moesifapi import GovernanceDecision
+    from moesifapi.integrations._capture import blocked_answer
+
+    decision = GovernanceDecision(
+        blocked_by="r", headers={"X-Why": "quota", "Content-Length": "999"}, body={"e": 1}
+    )
+    status, headers, body = blocked_answer(decision)
+    assert (status, body) == (403, b'{"e":1}')
+    assert headers == [
+        ("X-Why", "quota"),
+        ("Content-Type", "application/json"),
+        ("Content-Length", "7"),
+    ]
+    own_type = GovernanceDecision(blocked_by="r", status=429, headers={"content-type": "text/x"})
+    status, headers, body = blocked_answer(own_type)
+    assert (status, headers, body) == (
+        429,
+        [("content-type", "text/x"), ("Content-Length", "0")],
+        b"",
+    )
