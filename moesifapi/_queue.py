@@ -155,7 +155,7 @@ class Prepared(NamedTuple):
     thread, and a tuple is built in a third of the time.
     """
 
-    model: QueueItem
+    model: QueueItem | None  # None for a captured event, encoded with no model built
     encoded: bytes
 
 
@@ -173,6 +173,11 @@ class Batch:
     def items(self) -> list[QueueItem]:
         """The items as models again, for `on_error` (the queue keeps only bytes)."""
         return [from_dict(self.endpoint.model, json.loads(raw)) for raw in self.encoded]
+
+
+def _event_of(encoded: bytes) -> EventModel:
+    """A captured event as a model again, for `on_error`."""
+    return from_dict(EventModel, json.loads(encoded))
 
 
 _ONE_OF = {
@@ -246,7 +251,7 @@ class QueueCore:
         if self._counts["pending"] >= self.settings.max_queue_size and not self.closed:
             # Full: refuse before spending a mask and an encoding on it (`put` checks
             # again under the lock; this read without it only saves the work).
-            self._refuse([model], self._full())
+            self._refuse(1, lambda: [model], self._full())
             return None
         hook = self.settings.before_send
         if hook is not None:
@@ -258,7 +263,7 @@ class QueueCore:
                         f"expected {endpoint.model.__name__} or None"
                     )
             except Exception as error:
-                self._refuse([model], error)
+                self._refuse(1, lambda: [model], error)
                 return None
             if masked is None:
                 self._add("filtered", 1)
@@ -271,6 +276,38 @@ class QueueCore:
         if len(encoded) + 2 > self.max_batch_bytes:
             raise BatchItemTooLargeError(0, len(encoded) + 2, self.max_batch_bytes)
         return Prepared(model, encoded)
+
+    def prepare_built(
+        self,
+        build: Callable[[int | None], bytes],
+        weigh: Callable[[], int | None] | None,
+    ) -> Prepared | None:
+        """A captured event, encoded by `build(weight)` with no model built; None when
+        it is left out.
+
+        `weigh` samples it (the weight it carries, or None to leave it out); without
+        it the event is not sampled and carries no weight. Its room in the queue is
+        checked before it is encoded. `before_send` needs a model: with one set, the
+        capture queues models instead (`prepare`).
+        """
+        weight = None
+        if weigh is not None:
+            try:
+                weight = weigh()
+            except Exception:  # as `_sampled`: a sampling bug never costs an event
+                logger.exception("moesifapi: sampling failed; the event is kept")
+            else:
+                if weight is None:
+                    self._add("sampled_out", 1)
+                    return None
+        if self._counts["pending"] >= self.settings.max_queue_size and not self.closed:
+            self._refuse(1, lambda: [_event_of(build(weight))], self._full())
+            return None
+        encoded = build(weight)
+        refuse_oversized([len(encoded)], EVENTS_BATCH.item_limit)
+        if len(encoded) + 2 > self.max_batch_bytes:
+            raise BatchItemTooLargeError(0, len(encoded) + 2, self.max_batch_bytes)
+        return Prepared(None, encoded)
 
     def _sampled(self, event: EventModel, owned: bool) -> EventModel | None:
         try:
@@ -317,7 +354,13 @@ class QueueCore:
                 if self.closed
                 else self._full()
             )
-            self._refuse([p.model for p in overflow], error)
+            self._refuse(
+                len(overflow),
+                lambda: [
+                    p.model if p.model is not None else _event_of(p.encoded) for p in overflow
+                ],
+                error,
+            )
         return accepted, ready
 
     def _full(self) -> QueueFullError:
@@ -438,15 +481,15 @@ class QueueCore:
         with self._lock:
             self._counts[counter] += n
 
-    def _refuse(self, items: list[QueueItem], error: Exception) -> None:
+    def _refuse(self, count: int, items: Callable[[], list[QueueItem]], error: Exception) -> None:
         with self._lock:
-            self._counts["dropped"] += len(items)
-            self._unlogged_drops += len(items)
+            self._counts["dropped"] += count
+            self._unlogged_drops += count
             self._last_drop_error = error
         # The first drop of an interval is logged at once; the rest are counted into the
         # next line (the worker writes it when the interval is over, close at the end).
         self.log_drops()
-        self._call_on_error(error, lambda: items)
+        self._call_on_error(error, items)
 
     def _call_on_error(self, error: Exception, items: Callable[[], list[QueueItem]]) -> None:
         hook = self.settings.on_error
@@ -825,6 +868,14 @@ class QueueCalls:
         core = self._queue.core
         prepared = core.prepare(EVENTS_BATCH, event, sample=sample, owned=True)  # type: ignore[arg-type]
         return prepared is not None and self._queue.add(EVENTS_BATCH, [prepared]) == 1  # type: ignore[arg-type]
+
+    def _queue_built(
+        self, build: Callable[[int | None], bytes], weigh: Callable[[], int | None] | None
+    ) -> bool:
+        """`_queue_captured` for an event the capture encodes itself (`prepare_built`)."""
+        self._freshen()
+        prepared = self._queue.core.prepare_built(build, weigh)
+        return prepared is not None and self._queue.add(EVENTS_BATCH, (prepared,)) == 1  # type: ignore[arg-type]
 
     def _freshen(self) -> None:
         """Start a fetch of the app's config or rules if one is due (`SteeringCalls`)."""

@@ -20,11 +20,11 @@ from typing import TYPE_CHECKING
 from .exceptions import ValidationError
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Callable, Iterable, Mapping
 
     from .models import AppConfig, EventModel, RegexCondition
 
-__all__ = ["event_fields", "route_of", "sample_rate_for", "search", "weight_for"]
+__all__ = ["event_fields", "rate_for", "route_of", "sample_rate_for", "search", "weight_for"]
 
 logger = logging.getLogger("moesifapi")
 
@@ -84,7 +84,7 @@ def event_fields(event: EventModel) -> dict[str, str]:
     return fields
 
 
-def _conditions_hold(conditions: Iterable[RegexCondition], fields: dict[str, str]) -> bool:
+def _conditions_hold(conditions: Iterable[RegexCondition], fields: Mapping[str, str]) -> bool:
     # As the official helper does: one pattern per path (a later condition on the same
     # path replaces an earlier one), every path must match, and a match must be
     # non-empty text: a pattern that can only match "" (such as "^") matches nothing.
@@ -108,17 +108,27 @@ def _clamped(rate: int) -> int:
 
 def sample_rate_for(config: AppConfig, event: EventModel) -> int:
     """The percentage (0 to 100) of events like `event` to send, by `config`."""
+    return rate_for(config, lambda: event_fields(event), event.user_id, event.company_id)
+
+
+def rate_for(
+    config: AppConfig,
+    fields: Callable[[], Mapping[str, str]],
+    user_id: str | None,
+    company_id: str | None,
+) -> int:
+    """`sample_rate_for` from an event's parts: `fields` gives what `event_fields`
+    would (called only when the config has regex rules), and the event's ids. The
+    capture middleware samples with it before any event is built."""
     if config.regex_config:
-        fields = event_fields(event)
+        found = fields()
         for rule in config.regex_config:
-            if _conditions_hold(rule.conditions, fields):
+            if _conditions_hold(rule.conditions, found):
                 return _clamped(rule.sample_rate)
-    user_id = event.user_id
     if user_id:
         rate = config.user_sample_rate.get(user_id)
         if rate is not None:
             return _clamped(rate)
-    company_id = event.company_id
     if company_id:
         rate = config.company_sample_rate.get(company_id)
         if rate is not None:

@@ -20,11 +20,11 @@ import random
 import threading
 import time
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
 from ._results import GovernanceRules
-from ._sampling import weight_for
+from ._sampling import event_fields, rate_for, weight_for
 from .exceptions import ClientClosedError, ForbiddenError, UnauthorizedError, ValidationError
 from .models import AppConfig, EventModel
 
@@ -109,6 +109,9 @@ class Steering:
 
     def want(self, *kinds: str) -> None:
         """From now on keep `kinds` fresh (the first use starts a fetch)."""
+        tracks = self._tracks
+        if all(tracks[kind].wanted for kind in kinds):  # every call after the first
+            return
         with self._lock:
             for kind in kinds:
                 self._tracks[kind].wanted = True
@@ -198,14 +201,27 @@ class Steering:
         weight it stands for, unless it has one; the caller's model is left as it was
         (a copy gets the weight) unless the event is `owned`, made for this call.
         """
-        rate = self.config.sample_rate_for(event)
-        if rate < 100 and self.rand() * 100 >= rate:
+        weight = self.weight(lambda: event_fields(event), event.user_id, event.company_id)
+        if weight is None:
             return None
         if event.weight is None:
             if not owned:
                 event = copy.copy(event)
-            event.weight = weight_for(rate)
+            event.weight = weight
         return event
+
+    def weight(
+        self,
+        fields: Callable[[], Mapping[str, str]],
+        user_id: str | None,
+        company_id: str | None,
+    ) -> int | None:
+        """The weight of an event with these parts if it is kept; None when it is
+        sampled out (`sample`, for an event not built yet: see `rate_for`)."""
+        rate = rate_for(self.config, fields, user_id, company_id)
+        if rate < 100 and self.rand() * 100 >= rate:
+            return None
+        return weight_for(rate)
 
     def after_fork_in_child(self) -> None:
         # A fetch in flight in the parent is not running in the child.

@@ -27,9 +27,11 @@ from urllib.parse import urlsplit
 
 import attrs
 
+from .. import _wire
 from .._governance import ALLOW, GovernanceDecision
 from .._json_limits import MAX_JSON_DEPTH
 from .._masking import DEFAULT_MASK
+from .._sampling import route_of
 from ..exceptions import ValidationError
 from ..models import EventModel, EventRequestModel, EventResponseModel, _new_transaction_id
 
@@ -37,6 +39,10 @@ try:
     import orjson as _orjson
 except ImportError:  # the `fast` extra is optional
     _orjson = None  # type: ignore[assignment]
+
+# Whether bytes are one JSON value orjson reads as the standard library does (C, from
+# the optional speed-up); without it a body is parsed to be checked.
+_json_check: Callable[[bytes, int], int] | None = None
 
 if TYPE_CHECKING:
     from .._async_client import AsyncMoesifClient
@@ -119,7 +125,17 @@ class Headers(Mapping[str, str]):
     @classmethod
     def from_raw(cls, pairs: Iterable[tuple[bytes, bytes]]) -> Headers:
         """From ASGI's (or httpx's) byte pairs, decoded as latin-1 as HTTP/1.1 defines."""
-        return cls((name.decode("latin-1"), value.decode("latin-1")) for name, value in pairs)
+        # `__init__`'s loop, written out: this runs for every exchange, twice.
+        by_lower: dict[str, tuple[str, str]] = {}
+        for raw_name, raw_value in pairs:
+            name = raw_name.decode("latin-1")
+            value = raw_value.decode("latin-1")
+            key = name.lower()
+            seen = by_lower.get(key)
+            by_lower[key] = (name, value) if seen is None else (seen[0], f"{seen[1]}, {value}")
+        headers = cls.__new__(cls)
+        headers._by_lower = by_lower
+        return headers
 
     def __getitem__(self, name: str) -> str:
         return self._by_lower[name.lower()][1]
@@ -471,7 +487,7 @@ def _nests_deeper_than_allowed(value: object) -> bool:
     stack: list[tuple[object, int]] = [(value, 1)]
     while stack:
         item, depth = stack.pop()
-        if depth > MAX_JSON_DEPTH:
+        if depth > _BODY_DEPTH:
             return True
         if isinstance(item, dict):
             stack.extend((child, depth + 1) for child in item.values() if type(child) in _NESTS)
@@ -571,6 +587,11 @@ def _loads(body: bytes) -> object:
     return _DECODER.decode(body.decode("utf-8"))
 
 
+# A body is an event's value at depth 3 (the event, its request or response, the
+# body): it may nest `MAX_JSON_DEPTH - 2` deep itself for the event to be sent.
+_BODY_DEPTH = MAX_JSON_DEPTH - 2
+
+
 def _json_value(body: bytes, privacy: Privacy) -> object:
     """`body` parsed, private fields masked; `_NOT_JSON` when it is not JSON the
     models can carry."""
@@ -582,13 +603,32 @@ def _json_value(body: bytes, privacy: Privacy) -> object:
         return parsed
     if privacy.may_hold_private_fields(body):
         try:
-            return privacy.masked(parsed)
+            return privacy.masked(parsed, MAX_JSON_DEPTH - _BODY_DEPTH + 1)
         except _TooDeep:
             return _NOT_JSON
     # Nesting needs an opening bracket per level: few brackets, no walk.
-    if body.count(b"{") + body.count(b"[") > MAX_JSON_DEPTH and _nests_deeper_than_allowed(parsed):
+    if body.count(b"{") + body.count(b"[") > _BODY_DEPTH and _nests_deeper_than_allowed(parsed):
         return _NOT_JSON
     return parsed
+
+
+def _wire_json(body: bytes, privacy: Privacy) -> object:
+    """`body` as an event's encoder takes it, `_NOT_JSON` when it is not JSON the
+    models can carry: the body's own bytes (an `orjson.Fragment`) when it is JSON
+    with nothing to mask, else `_json_value`'s value, encoded first where it may
+    hold what orjson writes differently."""
+    if (
+        _json_check is not None
+        and not privacy.may_hold_private_fields(body)
+        and _json_check(body, _BODY_DEPTH)
+    ):
+        return _orjson.Fragment(body)  # checked as JSON: nothing parsed or rewritten
+    value = _json_value(body, privacy)
+    if value is _NOT_JSON or type(value) not in _NESTS:
+        return value
+    if _LONG_RUN in body.translate(_DIGITS_AS_ZEROS):  # read by the standard library
+        return _orjson.Fragment(_wire._dumps(value))  # its big ints, its infinities
+    return value
 
 
 def body_fields(
@@ -597,11 +637,13 @@ def body_fields(
     headers: Mapping[str, str],
     settings: CaptureSettings,
     privacy: Privacy | None = None,
+    json_value: Callable[[bytes, Privacy], object] = _json_value,
 ) -> tuple[object, str | None]:
     """A body as the event carries it: (`body`, `transfer_encoding`).
 
     JSON as JSON (private fields masked), other text as base64, and a size marker for
     a body over `max_body_bytes`, a binary one, or one of `size_only_media_types`.
+    `json_value` reads JSON: `_json_value` for a model, `_wire_json` for the encoder.
     """
     if not settings.log_body or size == 0:
         return None, None
@@ -619,7 +661,7 @@ def body_fields(
         return size_marker(f"{media} is logged as size only", size), None
     is_json = _JSON_TYPE.match(media) is not None
     if is_json or (not media and body[:1] in (b"{", b"[")):
-        parsed = _json_value(body, privacy if privacy is not None else Privacy(settings))
+        parsed = json_value(body, privacy if privacy is not None else Privacy(settings))
         if parsed is not _NOT_JSON:
             return parsed, None
     if is_json or not media or media.startswith("text/") or media in _TEXT_TYPES:
@@ -632,6 +674,23 @@ def body_fields(
 
 
 _NOT_JSON = object()
+
+
+def _may_nest_past(encoded: bytes, depth: int) -> bool:
+    """Whether JSON text `encoded` may nest deeper than `depth`: it has more brackets."""
+    return encoded.count(b"{") + encoded.count(b"[") > depth
+
+
+def _sampling_fields(
+    request: CapturedRequest, response: CapturedResponse | None, ip_address: str | None
+) -> dict[str, str]:
+    """`event_fields` of the event these make, without the event."""
+    fields = {"request.verb": request.method, "request.route": route_of(request.url)}
+    if ip_address:
+        fields["request.ip_address"] = ip_address
+    if response is not None and response.status:
+        fields["response.status"] = str(response.status)
+    return fields
 
 
 def blocked_answer(decision: GovernanceDecision) -> tuple[int, list[tuple[str, str]], bytes]:
@@ -692,6 +751,14 @@ class Capture:
         self._rules_seen: object = None
         self._by_body = False
         self._privacy = Privacy(settings)
+        # With no hook that needs a model (`mask` here, the client's `before_send`),
+        # an event is encoded straight from what was captured: no model is built.
+        self._encodes = (
+            _wire.FAST_JSON
+            and _orjson is not None
+            and settings.mask is None
+            and client._queue.core.settings.before_send is None
+        )
         if settings.sampling:
             client.app_config()  # starts keeping the config fresh
         if settings.governance and direction == "Incoming":
@@ -709,8 +776,14 @@ class Capture:
         return _new_transaction_id()
 
     def governs(self) -> bool:
-        """Whether `govern` can say anything: governance is on and the app has rules."""
-        return self.settings.governance and bool(self.client.governance_rules())
+        """Whether `govern` can say anything: governance is on and the app has rules.
+
+        Asked on every exchange: `__init__` asked for the rules once, and this only
+        starts a fetch when one is due."""
+        if not self.settings.governance:
+            return False
+        self.client._freshen()
+        return bool(self.client._steering.rules)
 
     def governs_by_body(self) -> bool:
         """Whether a rule looks into request bodies, so that an adapter must read the
@@ -771,6 +844,17 @@ class Capture:
     ) -> bool:
         """Queue the event for this exchange; False if it was left out. Never raises."""
         try:
+            if self._encodes:
+                queued = self._queue_encoded(
+                    request,
+                    response,
+                    started,
+                    ended,
+                    transaction_id=transaction_id,
+                    blocked_by=blocked_by,
+                )
+                if queued is not None:
+                    return queued
             event = self.event(
                 request,
                 response,
@@ -834,6 +918,130 @@ class Capture:
                 return None
             event = masked
         return event
+
+    def _queue_encoded(
+        self,
+        request: CapturedRequest,
+        response: CapturedResponse | None,
+        started: datetime,
+        ended: datetime,
+        *,
+        transaction_id: str,
+        blocked_by: str | None,
+    ) -> bool | None:
+        """`record` with no model built: the event's JSON written from the capture
+        (`encoder`). None when the model path must decide (see `encoder`)."""
+        found = self.encoder(
+            request, response, started, ended, transaction_id=transaction_id, blocked_by=blocked_by
+        )
+        if not isinstance(found, tuple):
+            return found
+        build, weigh = found
+        try:
+            return bool(self.client._queue_built(build, weigh))
+        except (TypeError, ValueError, _wire._NotFast):
+            return None  # orjson refused a text (a lone surrogate), or a time
+
+    def encoder(
+        self,
+        request: CapturedRequest,
+        response: CapturedResponse | None,
+        started: datetime,
+        ended: datetime,
+        *,
+        transaction_id: str,
+        blocked_by: str | None = None,
+    ) -> tuple[Callable[[int | None], bytes], Callable[[], int | None] | None] | bool | None:
+        """How to write this exchange's event as JSON, with no model built.
+
+        ``(build, weigh)``: `build(weight)` writes the bytes the model path writes
+        (`event`, then the queue's encoding) for the same event with that `weight`,
+        but for a JSON body that needs nothing masked, which goes as it came (checked
+        as JSON, not parsed and written again); `weigh` samples it (None with
+        ``sampling=False``). False when `skip` leaves the exchange out. None when a
+        hook's value is out of the ordinary (metadata the encoder does not take as it
+        is): the model path then builds the event and says what is wrong.
+        """
+        settings = self.settings
+        if request.path in settings.skip_paths or _call(settings.skip, "skip", request, response):
+            return False
+        user_id = _text_or_none(
+            _call(settings.identify_user, "identify_user", request, response), "identify_user"
+        )
+        company_id = _text_or_none(
+            _call(settings.identify_company, "identify_company", request, response),
+            "identify_company",
+        )
+        session_token = _text_or_none(
+            _call(settings.session_token, "session_token", request, response), "session_token"
+        )
+        metadata = self._metadata(request, response)
+        try:
+            encoded_metadata = None if metadata is None else _wire._dumps(metadata)
+        except Exception:
+            return None  # the model path names what is wrong with it
+        if encoded_metadata is not None and _may_nest_past(encoded_metadata, MAX_JSON_DEPTH - 1):
+            return None
+        ip_address = client_ip(request.client_address, request.headers, settings.trusted_proxies)
+        weigh = None
+        if settings.sampling:
+            weight_of = self.client._steering.weight
+
+            def fields() -> dict[str, str]:
+                return _sampling_fields(request, response, ip_address)
+
+            def weigh() -> int | None:
+                return weight_of(fields, user_id, company_id)
+
+        def build(weight: int | None) -> bytes:
+            event: dict[str, object] = {
+                "request": self._wire_half(request, started, ip_address),
+                "transaction_id": transaction_id,
+            }
+            if response is not None:
+                event["response"] = self._wire_half(response, ended, None)
+            if user_id is not None:
+                event["user_id"] = user_id
+            if company_id is not None:
+                event["company_id"] = company_id
+            if session_token is not None:
+                event["session_token"] = session_token
+            event["direction"] = self.direction
+            if weight is not None:
+                event["weight"] = weight
+            if encoded_metadata is not None:
+                event["metadata"] = _orjson.Fragment(encoded_metadata)
+            if blocked_by is not None:
+                event["blocked_by"] = blocked_by
+            out: bytes = _orjson.dumps(event)
+            return out
+
+        return build, weigh
+
+    def _wire_half(
+        self,
+        half: CapturedRequest | CapturedResponse,
+        time: datetime,
+        ip_address: str | None,
+    ) -> dict[str, object]:
+        """A request's or a response's part of the event, in the wire format."""
+        out: dict[str, object] = {"time": _wire._fast_time(time)}
+        if isinstance(half, CapturedRequest):
+            out["uri"] = half.url
+            out["verb"] = half.method
+        else:
+            out["status"] = half.status
+        out["headers"] = self._headers(half.headers)
+        if ip_address is not None:
+            out["ip_address"] = ip_address
+        body, transfer_encoding = body_fields(
+            half.body, half.body_size, half.headers, self.settings, self._privacy, _wire_json
+        )
+        if body is not None:
+            out["body"] = body
+        if transfer_encoding is not None:
+            out["transfer_encoding"] = transfer_encoding
+        return out
 
     def _metadata(
         self, request: CapturedRequest, response: CapturedResponse | None

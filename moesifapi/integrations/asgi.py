@@ -326,7 +326,7 @@ class MoesifMiddleware:
             await self.app(scope, receive, send)
             return
         try:
-            decision = await self._govern(exchange)
+            decision = await self._govern(exchange) if self.capture.governs() else None
         except Exception:
             logger.exception("moesifapi: governance failed; the request goes through")
             decision = None
@@ -349,8 +349,6 @@ class MoesifMiddleware:
 
     async def _govern(self, exchange: _Exchange) -> GovernanceDecision | None:
         capture = self.capture
-        if not capture.governs():
-            return None
         if self._limit and capture.governs_by_body():
             await exchange.read_ahead(self.settings.max_body_bytes + 1)
         decision = capture.govern(exchange.request())

@@ -1,0 +1,312 @@
+"""The capture's own encoder: an exchange written as JSON with no model built.
+
+With no hook that needs a model (`mask`, the client's `before_send`) the capture writes
+each event straight from what it captured. These tests hold it to the model path,
+which builds an `EventModel` and lets the queue encode it: over generated exchanges,
+the same bytes, except that a JSON body with nothing to mask goes as it came (the same
+JSON value, its own spelling). And where the encoder cannot write an event as it is,
+the model path decides, with its errors.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import logging
+from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from moesifapi import AppConfig, EventModel, MoesifClient
+from moesifapi._wire import encode_item
+from moesifapi.integrations import CapturedRequest, CapturedResponse, CaptureSettings, Headers
+from moesifapi.integrations import _capture as capture_module
+from moesifapi.integrations._capture import Capture
+from moesifapi.testing import Collector
+
+STARTED = datetime(2024, 5, 1, 12, 0, 0, 123456, tzinfo=timezone.utc)
+ENDED = STARTED + timedelta(milliseconds=25)
+
+
+@pytest.fixture
+def collector() -> Collector:
+    return Collector()
+
+
+@pytest.fixture
+def client(collector: Collector, monkeypatch: pytest.MonkeyPatch) -> Iterator[MoesifClient]:
+    http = httpx.Client(transport=collector.transport())
+    with MoesifClient(
+        application_id=collector.application_id, base_url=collector.base_url, http_client=http
+    ) as made:
+        monkeypatch.setattr(made, "_freshen", lambda: None)  # the config a test sets stays
+        yield made
+
+
+@pytest.fixture(params=["checked", "parsed"])
+def json_reader(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """JSON bodies checked as they are (the speed-up's `json_check`) or parsed."""
+    if request.param == "parsed":
+        monkeypatch.setattr(capture_module, "_json_check", None)
+    elif capture_module._json_check is None:
+        pytest.skip("no json_check in this build")
+    return str(request.param)
+
+
+# --- generated exchanges ---
+
+_private_keys = st.sampled_from(["password", "Api_Key", "accessToken", "cookie", "SECRET"])
+_keys = st.one_of(st.text(max_size=8), _private_keys)
+_json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**63), max_value=2**63 - 1)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=12),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(_keys, children, max_size=4),
+    max_leaves=12,
+)
+
+
+@st.composite
+def _bodies(draw: st.DrawFn) -> tuple[bytes, list[tuple[str, str]]]:
+    """A body and the headers that describe it."""
+    kind = draw(st.sampled_from(["json", "pretty", "gzip", "text", "binary", "empty", "bad"]))
+    value = draw(_json_values)
+    if kind == "json":
+        return orjson.dumps(value), [("Content-Type", "application/json")]
+    if kind == "pretty":
+        body = json.dumps(value, indent=2, ensure_ascii=draw(st.booleans())).encode()
+        return body, [("content-type", "application/vnd.api+json; charset=utf-8")]
+    if kind == "gzip":
+        headers = [("Content-Type", "application/json"), ("Content-Encoding", "gzip")]
+        return gzip.compress(orjson.dumps(value), mtime=0), headers
+    if kind == "text":
+        return draw(st.text(max_size=40)).encode(), [("Content-Type", "text/plain")]
+    if kind == "binary":
+        return draw(st.binary(max_size=40)), [("Content-Type", "application/octet-stream")]
+    if kind == "bad":
+        return orjson.dumps(value)[:-1] + b"]]", [("Content-Type", "application/json")]
+    return b"", []
+
+
+_header_names = st.sampled_from(
+    ["Accept", "Authorization", "Cookie", "X-Session-Token", "x-tag", "X-Tag", "User-Agent"]
+)
+_headers = st.lists(st.tuples(_header_names, st.text(max_size=10)), max_size=5)
+_ids = st.one_of(st.none(), st.just(""), st.text(min_size=1, max_size=8))
+
+
+@st.composite
+def _exchanges(draw: st.DrawFn) -> dict[str, Any]:
+    request_body, request_type = draw(_bodies())
+    response_body, response_type = draw(_bodies())
+    path = draw(st.sampled_from(["/items", "/a/b", "/"]))
+    query = draw(st.sampled_from(["", "?page=2", "?q=%C3%A9"]))
+    request = CapturedRequest(
+        method=draw(st.sampled_from(["GET", "POST", "DELETE"])),
+        url=f"https://api.example.com{path}{query}",
+        headers=Headers([*request_type, *draw(_headers)]),
+        body=request_body,
+        body_size=len(request_body),
+        client_address=draw(st.sampled_from([None, "203.0.113.9", "::1"])),
+    )
+    response = CapturedResponse(
+        status=draw(st.sampled_from([200, 201, 404, 500])),
+        headers=Headers([*response_type, *draw(_headers)]),
+        body=response_body,
+        body_size=len(response_body),
+    )
+    if draw(st.integers(0, 9)) == 0:
+        response = None  # no answer came (a network error on an outgoing call)
+    return {
+        "request": request,
+        "response": response,
+        "user_id": draw(_ids),
+        "company_id": draw(_ids),
+        "session_token": draw(_ids),
+        "metadata": draw(st.one_of(st.none(), st.dictionaries(st.text(max_size=5), _json_values))),
+        "blocked_by": draw(st.one_of(st.none(), st.text(min_size=1, max_size=6))),
+        "max_body_bytes": draw(st.sampled_from([100_000, 64])),
+        "sampling": draw(st.booleans()),
+        "direction": draw(st.sampled_from(["Incoming", "Outgoing"])),
+    }
+
+
+def _capture(client: MoesifClient, exchange: dict[str, Any]) -> Capture:
+    def hook(name: str) -> Callable[[CapturedRequest, CapturedResponse | None], Any]:
+        return lambda request, response: exchange[name]
+
+    options = CaptureSettings(
+        identify_user=hook("user_id"),
+        identify_company=hook("company_id"),
+        session_token=hook("session_token"),
+        metadata=hook("metadata"),
+        max_body_bytes=exchange["max_body_bytes"],
+        sampling=exchange["sampling"],
+        governance=False,
+    )
+    return Capture(client, options, exchange["direction"])
+
+
+def _both_paths(capture: Capture, exchange: dict[str, Any]) -> tuple[bytes, bytes]:
+    """(the encoder's bytes, the model path's bytes) for one exchange."""
+    request, response = exchange["request"], exchange["response"]
+    blocked_by = exchange["blocked_by"]
+    found = capture.encoder(
+        request, response, STARTED, ENDED, transaction_id="tid-1", blocked_by=blocked_by
+    )
+    assert isinstance(found, tuple)
+    build, weigh = found
+    weight = None if weigh is None else weigh()
+    event = capture.event(
+        request, response, STARTED, ENDED, transaction_id="tid-1", blocked_by=blocked_by
+    )
+    assert isinstance(event, EventModel)
+    if weight is not None:
+        event.weight = weight
+    return build(weight), encode_item(event)
+
+
+def _spelled_canonically(body: bytes) -> bool:
+    try:
+        return orjson.dumps(orjson.loads(body)) == body
+    except orjson.JSONDecodeError:
+        return True  # not JSON: it goes as text or a marker, never as it came
+
+
+@pytest.mark.usefixtures("json_reader")
+@settings(
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(exchange=_exchanges(), rate=st.sampled_from([None, 100, 50, 1]))
+def test_the_encoder_writes_what_the_model_path_writes(
+    client: MoesifClient, exchange: dict[str, Any], rate: int | None
+) -> None:
+    client._steering.config = AppConfig(sample_rate=rate)
+    client._steering.rand = lambda: 0.0  # kept, whatever the rate: the weight shows it
+    capture = _capture(client, exchange)
+    fast, model = _both_paths(capture, exchange)
+    assert orjson.loads(fast) == orjson.loads(model)
+    bodies = [exchange["request"].body]
+    if exchange["response"] is not None:
+        bodies.append(exchange["response"].body)
+    if all(_spelled_canonically(body) for body in bodies):
+        assert fast == model
+
+
+def test_a_json_body_with_nothing_to_mask_goes_as_it_came(
+    client: MoesifClient, collector: Collector, json_reader: str
+) -> None:
+    body = b'{"items": [1, 2.50, {"name": "caf\\u00e9"}]}'
+    request = CapturedRequest(
+        method="POST",
+        url="https://api.example.com/items",
+        headers=Headers([("Content-Type", "application/json")]),
+        body=body,
+        body_size=len(body),
+    )
+    capture = Capture(client, CaptureSettings(sampling=False, governance=False))
+    found = capture.encoder(request, None, STARTED, ENDED, transaction_id="t")
+    assert isinstance(found, tuple)
+    encoded = found[0](None)
+    if json_reader == "checked":
+        assert body in encoded  # its own spelling: nothing parsed and written again
+    else:
+        assert b'"items":[1,2.5,{"name":"caf\xc3\xa9"}]' in encoded
+    assert capture.record(request, None, STARTED, ENDED, transaction_id="t")
+    client.flush()
+    assert collector.events[0]["request"]["body"] == {"items": [1, 2.5, {"name": "café"}]}
+
+
+def test_private_fields_are_masked_whichever_reader(
+    client: MoesifClient, collector: Collector, json_reader: str
+) -> None:
+    body = b'{"user": "ann", "auth": {"Password": "pw", "list": [{"api_key": "k"}]}}'
+    request = CapturedRequest(
+        method="POST",
+        url="https://api.example.com/login",
+        headers=Headers([("Content-Type", "application/json"), ("Authorization", "Bearer x")]),
+        body=body,
+        body_size=len(body),
+    )
+    capture = Capture(client, CaptureSettings(sampling=False, governance=False))
+    assert capture.record(request, None, STARTED, ENDED, transaction_id="t")
+    client.flush()
+    sent = collector.events[0]["request"]
+    assert sent["body"] == {
+        "user": "ann",
+        "auth": {"Password": "***", "list": [{"api_key": "***"}]},
+    }
+    assert sent["headers"]["Authorization"] == "***"
+
+
+def _a_request() -> CapturedRequest:
+    return CapturedRequest(
+        method="GET", url="https://api.example.com/", headers=Headers([("Accept", "*/*")])
+    )
+
+
+def test_with_before_send_the_capture_builds_models(
+    collector: Collector,
+) -> None:
+    seen: list[object] = []
+
+    def before_send(event: EventModel) -> EventModel:
+        seen.append(event)
+        return event
+
+    http = httpx.Client(transport=collector.transport())
+    with MoesifClient(
+        application_id=collector.application_id,
+        base_url=collector.base_url,
+        http_client=http,
+        before_send=before_send,
+    ) as client:
+        capture = Capture(client, CaptureSettings(sampling=False, governance=False))
+        assert capture.record(_a_request(), None, STARTED, ENDED, transaction_id="t")
+    assert [type(event) for event in seen] == [EventModel]
+    assert len(collector.events) == 1
+
+
+def test_metadata_the_encoder_cannot_write_gets_the_model_paths_error(
+    client: MoesifClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    capture = Capture(
+        client,
+        CaptureSettings(metadata=lambda request, response: {"n": float("nan")}, sampling=False),
+    )
+    with caplog.at_level(logging.ERROR, logger="moesifapi"):
+        assert not capture.record(_a_request(), None, STARTED, ENDED, transaction_id="t")
+    assert "could not capture GET https://api.example.com/" in caplog.text
+    assert "metadata" in caplog.text
+    assert client.stats.queued == 0
+
+
+def test_a_full_queue_hands_on_error_the_event_as_a_model(collector: Collector) -> None:
+    failed: list[tuple[Exception, list[object]]] = []
+    http = httpx.Client(transport=collector.transport())
+    with MoesifClient(
+        application_id=collector.application_id,
+        base_url=collector.base_url,
+        http_client=http,
+        max_queue_size=1,
+        flush_interval=60,
+        on_error=lambda error, items: failed.append((error, items)),
+    ) as client:
+        capture = Capture(client, CaptureSettings(sampling=False, governance=False))
+        assert capture.record(_a_request(), None, STARTED, ENDED, transaction_id="first")
+        assert not capture.record(_a_request(), None, STARTED, ENDED, transaction_id="second")
+        assert client.stats.dropped == 1
+    [(error, items)] = failed
+    assert type(error).__name__ == "QueueFullError"
+    [event] = items
+    assert isinstance(event, EventModel)
+    assert event.transaction_id == "second"
+    assert event.request.uri == "https://api.example.com/"
