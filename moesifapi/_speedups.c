@@ -1,13 +1,15 @@
-/* Two leaf functions of the encoder, in C, for the optional compiled speed-up.
+/* Leaf functions of the encoder, in C, for the optional compiled speed-up.
  *
  * `moesifapi._wire` works without this module and writes the same bytes: each function
- * here has a pure-Python twin there, and tests/test_speedups.py checks that the two
- * agree. Nothing here holds state beyond a reference to `datetime.timezone.utc`.
+ * here has a pure-Python twin there (`json_check`'s is in `moesifapi._jsoncheck`), and
+ * tests/test_speedups.py and tests/test_json_check.py check that the two agree. Nothing
+ * here holds state beyond a reference to `datetime.timezone.utc`.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <datetime.h>
 #include <string.h>
+#include <math.h>
 
 static PyObject *utc; /* datetime.timezone.utc */
 
@@ -112,16 +114,555 @@ has_null(PyObject *module, PyObject *data)
     return PyBool_FromLong(found);
 }
 
+/* --- counts and type tests for the encoder's checks --- */
+
+/* How many '{' and '[' are in data[0:length]: an upper bound on the nesting depth of
+ * JSON text. Sixteen bytes at a time where the compiler has vector extensions, into
+ * byte-wide counters emptied before they can wrap. */
+static Py_ssize_t
+count_opening(const unsigned char *data, Py_ssize_t length)
+{
+    Py_ssize_t count = 0, i = 0;
+#if defined(__GNUC__) || defined(__clang__)
+    typedef unsigned char bytes16 __attribute__((vector_size(16)));
+    const bytes16 brace = {'{', '{', '{', '{', '{', '{', '{', '{',
+                           '{', '{', '{', '{', '{', '{', '{', '{'};
+    const bytes16 bracket = {'[', '[', '[', '[', '[', '[', '[', '[',
+                             '[', '[', '[', '[', '[', '[', '[', '['};
+    while (i + 16 <= length) {
+        bytes16 counters = {0};
+        for (int round = 0; round < 255 && i + 16 <= length; round++, i += 16) {
+            bytes16 v;
+            memcpy(&v, data + i, 16);
+            counters -= (bytes16)((v == brace) | (v == bracket)); /* a hit is 0xFF: -1 */
+        }
+        for (int j = 0; j < 16; j++) {
+            count += counters[j];
+        }
+    }
+#endif
+    for (; i < length; i++) {
+        count += data[i] == '{' || data[i] == '[';
+    }
+    return count;
+}
+
+PyDoc_STRVAR(count_opening_doc,
+"count_opening(data, /)\n--\n\n"
+"data.count(b\"{\") + data.count(b\"[\") of the bytes-like `data`, in one pass.");
+
+static PyObject *
+count_opening_py(PyObject *module, PyObject *data)
+{
+    Py_buffer view;
+    if (PyObject_GetBuffer(data, &view, PyBUF_SIMPLE) != 0) {
+        return NULL;
+    }
+    Py_ssize_t count = count_opening((const unsigned char *)view.buf, view.len);
+    PyBuffer_Release(&view);
+    return PyLong_FromSsize_t(count);
+}
+
+PyDoc_STRVAR(over_opening_doc,
+"over_opening(items, limit, /)\n--\n\n"
+"The indexes of the bytes in the list `items` that hold more than `limit` of\n"
+"'{' and '[' together, in order.");
+
+static PyObject *
+over_opening(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2) {
+        PyErr_Format(PyExc_TypeError, "over_opening expected 2 arguments, got %zd", nargs);
+        return NULL;
+    }
+    PyObject *items = args[0];
+    if (!PyList_Check(items)) {
+        PyErr_Format(PyExc_TypeError, "over_opening() argument 1 must be list, not %.200s",
+                     Py_TYPE(items)->tp_name);
+        return NULL;
+    }
+    Py_ssize_t limit = PyLong_AsSsize_t(args[1]);
+    if (limit == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    PyObject *found = PyList_New(0);
+    if (found == NULL) {
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(items); i++) {
+        PyObject *item = PyList_GET_ITEM(items, i);
+        if (!PyBytes_Check(item)) {
+            Py_DECREF(found);
+            PyErr_Format(PyExc_TypeError, "over_opening() items must be bytes, not %.200s",
+                         Py_TYPE(item)->tp_name);
+            return NULL;
+        }
+        Py_ssize_t count = count_opening((const unsigned char *)PyBytes_AS_STRING(item),
+                                         PyBytes_GET_SIZE(item));
+        if (count > limit) {
+            PyObject *index = PyLong_FromSsize_t(i);
+            if (index == NULL || PyList_Append(found, index) != 0) {
+                Py_XDECREF(index);
+                Py_DECREF(found);
+                return NULL;
+            }
+            Py_DECREF(index);
+        }
+    }
+    return found;
+}
+
+PyDoc_STRVAR(str_values_doc,
+"str_values(value, /)\n--\n\n"
+"Whether `value` is exactly a dict whose values are all exactly str.");
+
+static PyObject *
+str_values(PyObject *module, PyObject *value)
+{
+    if (!PyDict_CheckExact(value)) {
+        Py_RETURN_FALSE;
+    }
+    Py_ssize_t position = 0;
+    PyObject *key, *item;
+    while (PyDict_Next(value, &position, &key, &item)) {
+        if (!PyUnicode_CheckExact(item)) {
+            Py_RETURN_FALSE;
+        }
+    }
+    Py_RETURN_TRUE;
+}
+
+PyDoc_STRVAR(str_items_doc,
+"str_items(value, /)\n--\n\n"
+"Whether `value` is exactly a dict whose keys and values are all exactly str.");
+
+static PyObject *
+str_items(PyObject *module, PyObject *value)
+{
+    if (!PyDict_CheckExact(value)) {
+        Py_RETURN_FALSE;
+    }
+    Py_ssize_t position = 0;
+    PyObject *key, *item;
+    while (PyDict_Next(value, &position, &key, &item)) {
+        if (!PyUnicode_CheckExact(key) || !PyUnicode_CheckExact(item)) {
+            Py_RETURN_FALSE;
+        }
+    }
+    Py_RETURN_TRUE;
+}
+
+/* --- json_check: whether bytes are one JSON value orjson would read back exactly --- */
+
+/* orjson.loads refuses anything nested deeper than this; a larger max_depth counts as it. */
+#define JSON_DEPTH_LIMIT 1024
+
+/* 1 for the bytes that stand for themselves inside a JSON string: printable ASCII but the
+ * quote and the backslash. Filled in by the module's init. */
+static unsigned char string_plain[256];
+
+#define IS_DIGIT(c) ((unsigned char)((c) - '0') < 10)
+
+static inline const unsigned char *
+skip_space(const unsigned char *p, const unsigned char *end)
+{
+    while (p < end && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t')) {
+        p++;
+    }
+    return p;
+}
+
+/* The value of the four hex digits at p, or -1. */
+static inline long
+hex4(const unsigned char *p)
+{
+    long value = 0;
+    for (int i = 0; i < 4; i++) {
+        unsigned char c = p[i];
+        long digit;
+        if (IS_DIGIT(c)) {
+            digit = c - '0';
+        }
+        else if ((c | 0x20) >= 'a' && (c | 0x20) <= 'f') {
+            digit = (c | 0x20) - 'a' + 10;
+        }
+        else {
+            return -1;
+        }
+        value = value * 16 + digit;
+    }
+    return value;
+}
+
+/* Just past the string whose opening quote is at p, or NULL where it is not a valid
+ * string: unterminated, a raw control character, a bad escape, a lone surrogate
+ * escape, or bytes that are not UTF-8 (overlong forms, encoded surrogates and anything
+ * above U+10FFFF included). */
+static const unsigned char *
+scan_string(const unsigned char *p, const unsigned char *end)
+{
+    p++;
+    for (;;) {
+#if defined(__GNUC__) || defined(__clang__)
+        typedef unsigned char bytes16 __attribute__((vector_size(16)));
+        const bytes16 space = {0x20, 0x20, 0x20, 0x20, 0x20, 0x20, 0x20, 0x20,
+                               0x20, 0x20, 0x20, 0x20, 0x20, 0x20, 0x20, 0x20};
+        const bytes16 high = {0x7f, 0x7f, 0x7f, 0x7f, 0x7f, 0x7f, 0x7f, 0x7f,
+                              0x7f, 0x7f, 0x7f, 0x7f, 0x7f, 0x7f, 0x7f, 0x7f};
+        const bytes16 quote = {'"', '"', '"', '"', '"', '"', '"', '"',
+                               '"', '"', '"', '"', '"', '"', '"', '"'};
+        const bytes16 backslash = {'\\', '\\', '\\', '\\', '\\', '\\', '\\', '\\',
+                                   '\\', '\\', '\\', '\\', '\\', '\\', '\\', '\\'};
+        while (end - p >= 16) {
+            bytes16 v;
+            memcpy(&v, p, 16);
+            bytes16 special =
+                (bytes16)((v < space) | (v > high) | (v == quote) | (v == backslash));
+            unsigned long long halves[2];
+            memcpy(halves, &special, 16);
+            if ((halves[0] | halves[1]) != 0) {
+                break;
+            }
+            p += 16;
+        }
+#endif
+        while (p < end && string_plain[*p]) {
+            p++;
+        }
+        if (p == end) {
+            return NULL;
+        }
+        unsigned char c = *p;
+        if (c == '"') {
+            return p + 1;
+        }
+        Py_ssize_t left = end - p;
+        if (c == '\\') {
+            if (left < 2) {
+                return NULL;
+            }
+            switch (p[1]) {
+            case '"': case '\\': case '/': case 'b': case 'f': case 'n': case 'r': case 't':
+                p += 2;
+                continue;
+            case 'u': {
+                long unit = left >= 6 ? hex4(p + 2) : -1;
+                if (unit < 0 || (unit >= 0xDC00 && unit <= 0xDFFF)) {
+                    return NULL;
+                }
+                p += 6;
+                if (unit >= 0xD800 && unit <= 0xDBFF) {
+                    /* a high surrogate: a low one must follow at once */
+                    long low = (end - p >= 6 && p[0] == '\\' && p[1] == 'u') ? hex4(p + 2) : -1;
+                    if (low < 0xDC00 || low > 0xDFFF) {
+                        return NULL;
+                    }
+                    p += 6;
+                }
+                continue;
+            }
+            default:
+                return NULL;
+            }
+        }
+        if (c < 0x80) {
+            return NULL; /* a control character */
+        }
+        /* UTF-8, as Table 3-7 of the Unicode Standard has it */
+        if (c >= 0xC2 && c <= 0xDF) {
+            if (left < 2 || (p[1] & 0xC0) != 0x80) {
+                return NULL;
+            }
+            p += 2;
+        }
+        else if (c >= 0xE0 && c <= 0xEF) {
+            unsigned char low = c == 0xE0 ? 0xA0 : 0x80;
+            unsigned char top = c == 0xED ? 0x9F : 0xBF;
+            if (left < 3 || p[1] < low || p[1] > top || (p[2] & 0xC0) != 0x80) {
+                return NULL;
+            }
+            p += 3;
+        }
+        else if (c >= 0xF0 && c <= 0xF4) {
+            unsigned char low = c == 0xF0 ? 0x90 : 0x80;
+            unsigned char top = c == 0xF4 ? 0x8F : 0xBF;
+            if (left < 4 || p[1] < low || p[1] > top || (p[2] & 0xC0) != 0x80 ||
+                (p[3] & 0xC0) != 0x80) {
+                return NULL;
+            }
+            p += 4;
+        }
+        else {
+            return NULL;
+        }
+    }
+}
+
+/* Whether the number text [start, end) reads as a finite double (correctly rounded,
+ * as `float()` reads it). Only asked of numbers of about 1e308, so seldom. */
+static int
+number_is_finite(const unsigned char *start, const unsigned char *end)
+{
+    size_t length = (size_t)(end - start);
+    char small[128];
+    char *text = length < sizeof(small) ? small : PyMem_Malloc(length + 1);
+    if (text == NULL) {
+        return 0;
+    }
+    memcpy(text, start, length);
+    text[length] = '\0';
+    double value = PyOS_string_to_double(text, NULL, NULL);
+    int error = value == -1.0 && PyErr_Occurred();
+    if (error) {
+        PyErr_Clear();
+    }
+    if (text != small) {
+        PyMem_Free(text);
+    }
+    return !error && !isinf(value);
+}
+
+/* Just past the number at p, or NULL where it is not a JSON number or is one the checker
+ * refuses: an integer of 19 digits or more, or a value that overflows a double. */
+static const unsigned char *
+scan_number(const unsigned char *p, const unsigned char *end)
+{
+    const unsigned char *start = p;
+    if (*p == '-') {
+        p++;
+    }
+    const unsigned char *int_start = p;
+    if (p == end) {
+        return NULL;
+    }
+    if (*p == '0') {
+        p++;
+    }
+    else if (*p >= '1' && *p <= '9') {
+        do {
+            p++;
+        } while (p < end && IS_DIGIT(*p));
+    }
+    else {
+        return NULL;
+    }
+    const unsigned char *int_end = p;
+    const unsigned char *frac_start = NULL, *frac_end = NULL;
+    if (p < end && *p == '.') {
+        frac_start = ++p;
+        if (p == end || !IS_DIGIT(*p)) {
+            return NULL;
+        }
+        do {
+            p++;
+        } while (p < end && IS_DIGIT(*p));
+        frac_end = p;
+    }
+    int has_exponent = 0;
+    long long exponent = 0;
+    if (p < end && (*p | 0x20) == 'e') {
+        int negative = 0;
+        p++;
+        if (p < end && (*p == '+' || *p == '-')) {
+            negative = *p == '-';
+            p++;
+        }
+        if (p == end || !IS_DIGIT(*p)) {
+            return NULL;
+        }
+        do {
+            /* saturates far beyond any length of digits a buffer can hold */
+            if (exponent < 100000000000000000LL) {
+                exponent = exponent * 10 + (*p - '0');
+            }
+            p++;
+        } while (p < end && IS_DIGIT(*p));
+        exponent = negative ? -exponent : exponent;
+        has_exponent = 1;
+    }
+    if (frac_start == NULL && !has_exponent) {
+        return int_end - int_start >= 19 ? NULL : p;
+    }
+    /* The value lies in [10**magnitude, 10**(magnitude + 1)). */
+    long long magnitude;
+    if (*int_start != '0') {
+        magnitude = (long long)(int_end - int_start) - 1;
+    }
+    else {
+        const unsigned char *q = frac_start;
+        if (q == NULL) {
+            return p; /* zero */
+        }
+        while (q < frac_end && *q == '0') {
+            q++;
+        }
+        if (q == frac_end) {
+            return p; /* zero */
+        }
+        magnitude = -(long long)(q - frac_start) - 1;
+    }
+    magnitude += exponent;
+    if (magnitude < 308) {
+        return p; /* below 1e308, under the largest double */
+    }
+    if (magnitude > 308) {
+        return NULL; /* at least 1e309 */
+    }
+    return number_is_finite(start, p) ? p : NULL;
+}
+
+/* 1 if [p, end) is one JSON value in optional whitespace, nested at most `limit` deep
+ * (limit <= JSON_DEPTH_LIMIT), that json_check lets through; else 0. No recursion: the
+ * kind of each open container is kept in `in_object`. */
+static int
+check_json(const unsigned char *p, const unsigned char *end, int limit)
+{
+    unsigned char in_object[JSON_DEPTH_LIMIT + 1];
+    int depth = 0;
+    if (limit < 0) {
+        return 0;
+    }
+    p = skip_space(p, end);
+value:
+    if (p == end) {
+        return 0;
+    }
+    switch (*p) {
+    case '{':
+        if (depth >= limit) {
+            return 0;
+        }
+        in_object[++depth] = 1;
+        p = skip_space(p + 1, end);
+        if (p < end && *p == '}') {
+            depth--;
+            p++;
+            goto after_value;
+        }
+        goto key;
+    case '[':
+        if (depth >= limit) {
+            return 0;
+        }
+        in_object[++depth] = 0;
+        p = skip_space(p + 1, end);
+        if (p < end && *p == ']') {
+            depth--;
+            p++;
+            goto after_value;
+        }
+        goto value;
+    case '"':
+        p = scan_string(p, end);
+        break;
+    case 't':
+        p = end - p >= 4 && memcmp(p, "true", 4) == 0 ? p + 4 : NULL;
+        break;
+    case 'f':
+        p = end - p >= 5 && memcmp(p, "false", 5) == 0 ? p + 5 : NULL;
+        break;
+    case 'n':
+        p = end - p >= 4 && memcmp(p, "null", 4) == 0 ? p + 4 : NULL;
+        break;
+    default:
+        p = *p == '-' || IS_DIGIT(*p) ? scan_number(p, end) : NULL;
+        break;
+    }
+    if (p == NULL) {
+        return 0;
+    }
+after_value:
+    p = skip_space(p, end);
+    if (depth == 0) {
+        return p == end;
+    }
+    if (p == end) {
+        return 0;
+    }
+    if (*p == ',') {
+        p = skip_space(p + 1, end);
+        if (!in_object[depth]) {
+            goto value;
+        }
+        goto key;
+    }
+    if (*p != (in_object[depth] ? '}' : ']')) {
+        return 0;
+    }
+    depth--;
+    p++;
+    goto after_value;
+key:
+    if (p == end || *p != '"') {
+        return 0;
+    }
+    p = scan_string(p, end);
+    if (p == NULL) {
+        return 0;
+    }
+    p = skip_space(p, end);
+    if (p == end || *p != ':') {
+        return 0;
+    }
+    p = skip_space(p + 1, end);
+    goto value;
+}
+
+PyDoc_STRVAR(json_check_doc,
+"json_check(data, max_depth, /)\n--\n\n"
+"1 if the bytes `data` are exactly one JSON value (RFC 8259, in optional whitespace,\n"
+"valid UTF-8, no lone surrogate escapes) nested at most `max_depth` deep, with no\n"
+"integer of 19 digits or more and no number that overflows a double; else 0.\n"
+"A max_depth above 1024 (orjson's own limit) counts as 1024.");
+
+static PyObject *
+json_check(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2) {
+        PyErr_Format(PyExc_TypeError, "json_check expected 2 arguments, got %zd", nargs);
+        return NULL;
+    }
+    if (!PyBytes_Check(args[0])) {
+        PyErr_Format(PyExc_TypeError, "json_check() argument 1 must be bytes, not %.200s",
+                     Py_TYPE(args[0])->tp_name);
+        return NULL;
+    }
+    if (!PyLong_Check(args[1])) {
+        PyErr_Format(PyExc_TypeError, "json_check() argument 2 must be int, not %.200s",
+                     Py_TYPE(args[1])->tp_name);
+        return NULL;
+    }
+    int overflow;
+    long long max_depth = PyLong_AsLongLongAndOverflow(args[1], &overflow);
+    if (max_depth == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    if (overflow > 0 || max_depth > JSON_DEPTH_LIMIT) {
+        max_depth = JSON_DEPTH_LIMIT;
+    }
+    else if (overflow < 0 || max_depth < 0) {
+        max_depth = -1;
+    }
+    const unsigned char *data = (const unsigned char *)PyBytes_AS_STRING(args[0]);
+    int ok = check_json(data, data + PyBytes_GET_SIZE(args[0]), (int)max_depth);
+    return PyLong_FromLong(ok);
+}
+
 static PyMethodDef methods[] = {
     {"utc_millis", utc_millis, METH_O, utc_millis_doc},
     {"has_null", has_null, METH_O, has_null_doc},
+    {"count_opening", count_opening_py, METH_O, count_opening_doc},
+    {"over_opening", (PyCFunction)(void (*)(void))over_opening, METH_FASTCALL, over_opening_doc},
+    {"str_values", str_values, METH_O, str_values_doc},
+    {"str_items", str_items, METH_O, str_items_doc},
+    {"json_check", (PyCFunction)(void (*)(void))json_check, METH_FASTCALL, json_check_doc},
     {NULL, NULL, 0, NULL},
 };
 
 static struct PyModuleDef module = {
     PyModuleDef_HEAD_INIT,
     .m_name = "moesifapi._speedups",
-    .m_doc = "Optional C versions of two functions of moesifapi._wire.",
+    .m_doc = "Optional C versions of functions of moesifapi._wire and moesifapi._jsoncheck.",
     .m_size = -1,
     .m_methods = methods,
 };
@@ -132,6 +673,9 @@ PyInit__speedups(void)
     PyDateTime_IMPORT;
     if (PyDateTimeAPI == NULL) {
         return NULL;
+    }
+    for (int c = 0x20; c < 0x80; c++) {
+        string_plain[c] = c != '"' && c != '\\';
     }
     utc = PyDateTimeAPI->TimeZone_UTC;
     Py_INCREF(utc);

@@ -38,10 +38,11 @@ except ImportError:  # pragma: no cover - exercised by the stdlib-only test run
     _orjson = None  # type: ignore[assignment]
 
 # The optional C speed-up (`_speedups.c`), built by the install where a C compiler is
-# found. Its two functions have pure-Python twins below that write the same text;
-# MOESIFAPI_PURE_PYTHON=1 in the environment makes this module use the twins.
+# found. Its functions have pure-Python twins below (`json_check`'s in `_jsoncheck`)
+# that give the same answers; MOESIFAPI_PURE_PYTHON=1 in the environment makes this
+# module use the twins.
 try:
-    from . import _speedups
+    from . import _speedups as _speedups  # re-exported: integrations read its json_check
 except ImportError:  # pragma: no cover - installed without a C compiler
     _speedups = None  # type: ignore[assignment]
 if os.environ.get("MOESIFAPI_PURE_PYTHON"):
@@ -282,6 +283,23 @@ _has_null: Callable[[bytes], object] = (
 _PLAIN_JSON_LEAVES = (str, int, bool, type(None))
 
 
+def _over_opening_python(items: list[bytes], limit: int) -> list[int]:
+    return [i for i, out in enumerate(items) if out.count(b"{") + out.count(b"[") > limit]
+
+
+# An upper bound on the nesting of encoded JSON: its "{" and "[" (strings' included).
+# In C, one pass over the bytes (16 at a time) where two `bytes.count` make two; for a
+# chunk, one call over the list of items' bytes.
+_count_opening: Callable[[bytes], int] = (
+    _speedups.count_opening
+    if _speedups is not None
+    else lambda out: out.count(b"{") + out.count(b"[")
+)
+_over_opening: Callable[[list[bytes], int], list[int]] = (
+    _speedups.over_opening if _speedups is not None else _over_opening_python
+)
+
+
 def _may_hold_non_finite(data: object) -> bool:
     """False only for plain JSON values whose floats are all finite."""
     stack: list[Any] = [data]
@@ -448,7 +466,7 @@ def _may_nest_too_deep(out: bytes | str) -> bool:
     """False when `out` (encoded JSON) cannot nest deeper than `MAX_JSON_DEPTH`: it holds
     no more brackets than that. Two counts in C; only a larger item is walked."""
     if isinstance(out, bytes):
-        return out.count(b"{") + out.count(b"[") > MAX_JSON_DEPTH
+        return _count_opening(out) > MAX_JSON_DEPTH
     return out.count("{") + out.count("[") > MAX_JSON_DEPTH
 
 
@@ -893,10 +911,7 @@ def _checked_chunk(data: list[Any], encoded: list[bytes], first: int) -> tuple[b
         return joined, encoded
     # Each item's brackets counted (a chunk's own count is nearly always over the
     # limit, so counting it first would read every byte twice); a deeper one walked.
-    limit = MAX_JSON_DEPTH
-    for offset in [
-        offset for offset, out in enumerate(encoded) if out.count(b"{") + out.count(b"[") > limit
-    ]:
+    for offset in _over_opening(encoded, MAX_JSON_DEPTH):
         found = _locate_unencodable(data[offset], "")
         if found:
             raise found.under(f"[{first + offset}]") from None
@@ -1073,6 +1088,11 @@ _HEADERS_CHECK = {
         "        raise _NotFast",
     ],
 }
+if _speedups is not None:  # one C call for the loop, and the dict test with it
+    _HEADERS_CHECK = {
+        True: ["if not _str_items({0}):", _RAISE],
+        False: ["if not _str_values({0}):", _RAISE],
+    }
 _OBJECT_CHECK = {
     True: [
         "if {0}.__class__ is not dict:",
@@ -1255,6 +1275,9 @@ def _make_fast_fn(cls: type, strict: bool) -> _FastFn | None:
         "_DIRECTIONS": models._DIRECTIONS,
         "_BINARY": _BINARY,
     }
+    if _speedups is not None:
+        namespace["_str_items"] = _speedups.str_items
+        namespace["_str_values"] = _speedups.str_values
     body = _fast_lines(cls, "d", "res", namespace, strict)
     if body is None:
         return None

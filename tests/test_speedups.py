@@ -128,6 +128,80 @@ def test_has_null_refuses_text() -> None:
         _speedups.has_null("null")  # type: ignore[arg-type]
 
 
+# --- the counts of opening brackets and the type tests of the dict fast path ---
+
+
+def _opening(data: bytes) -> int:
+    return data.count(b"{") + data.count(b"[")
+
+
+@EXAMPLES
+@given(st.binary(max_size=600) | st.text(alphabet="{[]}x", max_size=600).map(str.encode))
+def test_count_opening_counts_both_brackets(data: bytes) -> None:
+    assert _speedups.count_opening(data) == _opening(data)
+
+
+@pytest.mark.parametrize("length", [0, 1, 15, 16, 17, 31, 32, 4079, 4080, 4081, 5000, 70_000])
+def test_count_opening_past_its_byte_wide_counters(length: int) -> None:
+    for fill in (b"{", b"[", b"x"):
+        data = fill * length
+        assert _speedups.count_opening(data) == _opening(data), (fill, length)
+
+
+@pytest.mark.parametrize("kind", [bytes, bytearray, memoryview])
+def test_count_opening_reads_any_bytes_like_object(kind: Any) -> None:
+    assert _speedups.count_opening(kind(b'{"a":[{}]}')) == 3
+
+
+@EXAMPLES
+@given(
+    st.lists(st.text(alphabet="{[x", max_size=20).map(str.encode), max_size=20),
+    st.integers(-1, 12),
+)
+def test_over_opening_and_its_python_twin_agree(items: list[bytes], limit: int) -> None:
+    expected = [i for i, item in enumerate(items) if _opening(item) > limit]
+    assert _speedups.over_opening(items, limit) == expected
+    assert _wire._over_opening_python(items, limit) == expected
+
+
+def test_over_opening_refuses_what_is_not_a_list_of_bytes() -> None:
+    with pytest.raises(TypeError):
+        _speedups.over_opening((b"{",), 0)  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        _speedups.over_opening([b"{", "{"], 0)  # type: ignore[list-item]
+    with pytest.raises(TypeError):
+        _speedups.over_opening([b"{"], "0")  # type: ignore[arg-type]
+
+
+class _Text(str):
+    pass
+
+
+class _Dict(dict):  # type: ignore[type-arg]
+    pass
+
+
+@pytest.mark.parametrize(
+    ("value", "values", "items"),
+    [
+        ({}, True, True),
+        ({"a": "b", "c": ""}, True, True),
+        ({"a": "b", "c": 1}, False, False),
+        ({"a": None}, False, False),
+        ({"a": _Text("b")}, False, False),  # exactly str, as `.__class__ is str` tests
+        ({_Text("a"): "b"}, True, False),
+        ({1: "b"}, True, False),
+        (_Dict(a="b"), False, False),  # exactly dict
+        ([("a", "b")], False, False),
+        (None, False, False),
+        ("ab", False, False),
+    ],
+)
+def test_str_values_and_str_items(value: object, values: bool, items: bool) -> None:
+    assert _speedups.str_values(value) is values
+    assert _speedups.str_items(value) is items
+
+
 # --- whole hooks: both sets write the same dicts ---
 
 _C_HOOKS = _wire._make_unstructure_hooks(compiled=True)

@@ -40,9 +40,12 @@ try:
 except ImportError:  # the `fast` extra is optional
     _orjson = None  # type: ignore[assignment]
 
-# Whether bytes are one JSON value orjson reads as the standard library does (C, from
-# the optional speed-up); without it a body is parsed to be checked.
-_json_check: Callable[[bytes, int], int] | None = None
+# Whether bytes are one JSON value orjson reads as the standard library does: the C
+# speed-up's `json_check` (`moesifapi._jsoncheck`). Without it a body is parsed to be
+# checked: its pure-Python twin is slower than parsing.
+_json_check: Callable[[bytes, int], int] | None = (
+    getattr(_wire._speedups, "json_check", None) if _orjson is not None else None
+)
 
 if TYPE_CHECKING:
     from .._async_client import AsyncMoesifClient
@@ -612,6 +615,9 @@ def _json_value(body: bytes, privacy: Privacy) -> object:
     return parsed
 
 
+_OPENERS = (b"{", b"[")
+
+
 def _wire_json(body: bytes, privacy: Privacy) -> object:
     """`body` as an event's encoder takes it, `_NOT_JSON` when it is not JSON the
     models can carry: the body's own bytes (an `orjson.Fragment`) when it is JSON
@@ -619,6 +625,7 @@ def _wire_json(body: bytes, privacy: Privacy) -> object:
     hold what orjson writes differently."""
     if (
         _json_check is not None
+        and body.lstrip()[:1] in _OPENERS  # an object or an array: `null` is no body
         and not privacy.may_hold_private_fields(body)
         and _json_check(body, _BODY_DEPTH)
     ):
