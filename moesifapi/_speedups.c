@@ -1,7 +1,8 @@
 /* Leaf functions of the encoder, in C, for the optional compiled speed-up.
  *
  * `moesifapi._wire` works without this module and writes the same bytes: each function
- * here has a pure-Python twin there (`json_check`'s is in `moesifapi._jsoncheck`), and
+ * here has a pure-Python twin there (`json_check`'s is in `moesifapi._jsoncheck`,
+ * `contains_any`'s in `moesifapi.integrations._capture`), and
  * tests/test_speedups.py and tests/test_json_check.py check that the two agree. Nothing
  * here holds state beyond a reference to `datetime.timezone.utc`.
  */
@@ -648,6 +649,77 @@ json_check(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     return PyLong_FromLong(ok);
 }
 
+PyDoc_STRVAR(contains_any_doc,
+"contains_any(data, needles, /)\n--\n\n"
+"Whether any of `needles` (a tuple of non-empty lowercase ASCII bytes) occurs in\n"
+"`data` in any ASCII letter case: `any(n in data.lower() for n in needles)`, in one\n"
+"pass and with no copy.");
+
+static PyObject *
+contains_any(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "contains_any() takes exactly 2 arguments");
+        return NULL;
+    }
+    PyObject *data = args[0], *needles = args[1];
+    if (!PyBytes_Check(data) || !PyTuple_Check(needles)) {
+        PyErr_SetString(PyExc_TypeError, "contains_any() takes bytes and a tuple of bytes");
+        return NULL;
+    }
+    Py_ssize_t count = PyTuple_GET_SIZE(needles);
+    /* Which needles start with each byte, as a bit set: at most 64 needles. */
+    unsigned long long starts[256];
+    memset(starts, 0, sizeof(starts));
+    if (count > 64) {
+        PyErr_SetString(PyExc_ValueError, "contains_any() takes at most 64 needles");
+        return NULL;
+    }
+    for (Py_ssize_t k = 0; k < count; k++) {
+        PyObject *needle = PyTuple_GET_ITEM(needles, k);
+        if (!PyBytes_Check(needle) || PyBytes_GET_SIZE(needle) == 0) {
+            PyErr_SetString(PyExc_TypeError, "contains_any() needles must be non-empty bytes");
+            return NULL;
+        }
+        unsigned char first = (unsigned char)PyBytes_AS_STRING(needle)[0];
+        starts[first] |= 1ULL << k;
+        if (first >= 'a' && first <= 'z') {
+            starts[first - 'a' + 'A'] |= 1ULL << k;
+        }
+    }
+    const unsigned char *text = (const unsigned char *)PyBytes_AS_STRING(data);
+    Py_ssize_t size = PyBytes_GET_SIZE(data);
+    for (Py_ssize_t i = 0; i < size; i++) {
+        unsigned long long candidates = starts[text[i]];
+        for (Py_ssize_t k = 0; candidates; k++, candidates >>= 1) {
+            if (!(candidates & 1)) {
+                continue;
+            }
+            PyObject *needle = PyTuple_GET_ITEM(needles, k);
+            const unsigned char *want = (const unsigned char *)PyBytes_AS_STRING(needle);
+            Py_ssize_t length = PyBytes_GET_SIZE(needle);
+            if (length > size - i) {
+                continue;
+            }
+            Py_ssize_t j = 1;
+            while (j < length) {
+                unsigned char c = text[i + j];
+                if (c >= 'A' && c <= 'Z') {
+                    c = (unsigned char)(c - 'A' + 'a');
+                }
+                if (c != want[j]) {
+                    break;
+                }
+                j++;
+            }
+            if (j == length) {
+                Py_RETURN_TRUE;
+            }
+        }
+    }
+    Py_RETURN_FALSE;
+}
+
 static PyMethodDef methods[] = {
     {"utc_millis", utc_millis, METH_O, utc_millis_doc},
     {"has_null", has_null, METH_O, has_null_doc},
@@ -656,6 +728,7 @@ static PyMethodDef methods[] = {
     {"str_values", str_values, METH_O, str_values_doc},
     {"str_items", str_items, METH_O, str_items_doc},
     {"json_check", (PyCFunction)(void (*)(void))json_check, METH_FASTCALL, json_check_doc},
+    {"contains_any", (PyCFunction)(void (*)(void))contains_any, METH_FASTCALL, contains_any_doc},
     {NULL, NULL, 0, NULL},
 };
 

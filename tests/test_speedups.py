@@ -239,3 +239,45 @@ def _request(n: int) -> EventRequestModel:
     return EventRequestModel(
         time=datetime(2024, 5, 1, 0, 0, n, tzinfo=UTC), uri="/", verb="GET", headers={}
     )
+
+
+# --- contains_any: the capture's look for private field names in a body ---
+
+_needles = st.lists(
+    st.binary(min_size=1, max_size=6).map(bytes.lower), min_size=1, max_size=8
+).map(tuple)
+
+
+@settings(max_examples=500)
+@given(data=st.binary(max_size=80), needles=_needles, upper=st.booleans())
+def test_contains_any_and_its_python_twin_agree(
+    data: bytes, needles: tuple[bytes, ...], upper: bool
+) -> None:
+    from moesifapi.integrations._capture import _lowered_contains_any
+
+    if upper:
+        data = data.upper()
+    assert _speedups.contains_any(data, needles) is _lowered_contains_any(data, needles)
+
+
+@pytest.mark.parametrize(
+    ("data", "found"),
+    [
+        (b'{"PassWord": 1}', True),
+        (b'{"user": "x"}', False),
+        (b"passwor", False),  # cut off at the end
+        (b"xxPASSWORD", True),
+        (b"", False),
+    ],
+)
+def test_contains_any_in_any_letter_case(data: bytes, found: bool) -> None:
+    assert _speedups.contains_any(data, (b"token", b"password")) is found
+
+
+def test_contains_any_refuses_what_it_cannot_read() -> None:
+    with pytest.raises(TypeError):
+        _speedups.contains_any("text", (b"a",))  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        _speedups.contains_any(b"a", (b"",))
+    with pytest.raises(ValueError, match="64"):
+        _speedups.contains_any(b"a", tuple(bytes([97 + i % 26]) * (i + 1) for i in range(65)))

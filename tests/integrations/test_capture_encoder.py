@@ -310,3 +310,20 @@ def test_a_full_queue_hands_on_error_the_event_as_a_model(collector: Collector) 
     assert isinstance(event, EventModel)
     assert event.transaction_id == "second"
     assert event.request.uri == "https://api.example.com/"
+
+
+def test_a_private_name_outside_ascii_is_masked_in_any_case(
+    client: MoesifClient, collector: Collector
+) -> None:
+    body = '{"CLÉ": "s", "other": 1}'.encode()
+    request = CapturedRequest(
+        method="POST",
+        url="https://api.example.com/",
+        headers=Headers([("Content-Type", "application/json")]),
+        body=body,
+        body_size=len(body),
+    )
+    settings_ = CaptureSettings(private_body_fields=["clé"], sampling=False, governance=False)
+    assert Capture(client, settings_).record(request, None, STARTED, ENDED, transaction_id="t")
+    client.flush()
+    assert collector.events[0]["request"]["body"] == {"CLÉ": "***", "other": 1}
