@@ -243,9 +243,9 @@ def _request(n: int) -> EventRequestModel:
 
 # --- contains_any: the capture's look for private field names in a body ---
 
-_needles = st.lists(
-    st.binary(min_size=1, max_size=6).map(bytes.lower), min_size=1, max_size=8
-).map(tuple)
+_needles = st.lists(st.binary(min_size=1, max_size=6).map(bytes.lower), min_size=1, max_size=8).map(
+    tuple
+)
 
 
 @settings(max_examples=500)
