@@ -175,6 +175,9 @@ class Batch:
         return [from_dict(self.endpoint.model, json.loads(raw)) for raw in self.encoded]
 
 
+_ONE_EVENT_LIMIT = EVENTS_BATCH.item_limit[0] if EVENTS_BATCH.item_limit else 0
+
+
 def _event_of(encoded: bytes) -> EventModel:
     """A captured event as a model again, for `on_error`."""
     return from_dict(EventModel, json.loads(encoded))
@@ -304,7 +307,8 @@ class QueueCore:
             self._refuse(1, lambda: [_event_of(build(weight))], self._full())
             return None
         encoded = build(weight)
-        refuse_oversized([len(encoded)], EVENTS_BATCH.item_limit)
+        if len(encoded) > _ONE_EVENT_LIMIT:
+            refuse_oversized([len(encoded)], EVENTS_BATCH.item_limit)
         if len(encoded) + 2 > self.max_batch_bytes:
             raise BatchItemTooLargeError(0, len(encoded) + 2, self.max_batch_bytes)
         return Prepared(None, encoded)
@@ -334,6 +338,15 @@ class QueueCore:
 
     def put(self, endpoint: Endpoint[QueueItem], prepared: Sequence[Prepared]) -> tuple[int, bool]:
         """Buffer what fits; report the rest. Returns (accepted, a batch is ready)."""
+        if len(prepared) == 1:  # one item, as `queue_event` and the capture give: no slicing
+            with self._lock:
+                counts = self._counts
+                if not self.closed and counts["pending"] < self.settings.max_queue_size:
+                    buffer = self._buffers[endpoint.path]
+                    buffer.append(prepared[0].encoded)
+                    counts["queued"] += 1
+                    counts["pending"] += 1
+                    return 1, len(buffer) >= c.QUEUE_BATCH_ITEMS
         overflow: list[Prepared] = []
         with self._lock:
             if self.closed:
