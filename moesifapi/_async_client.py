@@ -20,7 +20,7 @@ import httpx
 from . import _constants as c
 from . import _protocol as p
 from ._bounds import BodyReader, attempt_timed_out
-from ._engine import Answer, Concurrently, Engine, Plan, Send, Wait
+from ._engine import Answer, Concurrently, Engine, Overlap, Plan, Send, Wait
 from ._queue import BeforeSend, OnError, QueueCalls, QueueCore, QueueSettings, TaskQueue
 from ._results import BatchResult, GovernanceRules, Health, WriteResult
 from ._steering import CONFIG, SteeringCalls
@@ -267,9 +267,29 @@ class AsyncMoesifClient(SteeringCalls, QueueCalls):
                 answer = await self._transmit(effect)
             elif isinstance(effect, Wait):
                 answer = await self._sleep(effect.seconds)
+            elif isinstance(effect, Overlap):
+                await self._overlap(effect)
+                answer = None
             else:
                 await self._run_lanes(effect)
                 answer = None
+
+    @staticmethod
+    async def _overlap(effect: Overlap) -> None:
+        # gzip in the loop's executor while the loop's thread encodes (as it did all of
+        # the plan before), then the last sub-batch's gzip awaited. Cancelled in that
+        # wait, the thread stops after the run it is on; nothing was sent.
+        pipeline = effect.pipeline
+        try:
+            worker = asyncio.get_running_loop().run_in_executor(None, pipeline.compress)
+        except RuntimeError:  # the executor is shut down: the engine plans on one thread
+            return
+        pipeline.encode()
+        try:
+            await worker
+        except BaseException:
+            pipeline.abort()
+            raise
 
     async def _run_lanes(self, effect: Concurrently) -> None:
         # A few requests in flight at once: against a distant server each is mostly

@@ -21,7 +21,7 @@ import httpx
 from . import _constants as c
 from . import _protocol as p
 from ._bounds import BodyReader, attempt_timed_out, clamp_to_deadline, deadline_of_this_attempt
-from ._engine import Answer, Engine, Plan, Send, Wait
+from ._engine import Answer, Engine, Overlap, Plan, Send, Wait
 from ._queue import BeforeSend, OnError, QueueCalls, QueueCore, QueueSettings, ThreadQueue
 from ._results import BatchResult, GovernanceRules, Health, WriteResult
 from ._steering import CONFIG, SteeringCalls
@@ -236,10 +236,24 @@ class MoesifClient(SteeringCalls, QueueCalls):
                 answer = self._transmit(effect)
             elif isinstance(effect, Wait):
                 answer = self._sleep(effect.seconds)
+            elif isinstance(effect, Overlap):
+                self._overlap(effect)
+                answer = None
             else:  # Concurrently: one thread sends them in turn, in order
                 for lane in effect.lanes:
                     self._drive(lane)
                 answer = None
+
+    @staticmethod
+    def _overlap(effect: Overlap) -> None:
+        # gzip on a thread of its own while this one encodes; joined however it ends.
+        pipeline = effect.pipeline
+        worker = threading.Thread(target=pipeline.compress, name="moesifapi-gzip", daemon=True)
+        worker.start()
+        try:
+            pipeline.encode()
+        finally:
+            worker.join()
 
     def _transmit(self, send: Send) -> httpx.Response | Exception:
         request = send.request

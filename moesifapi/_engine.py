@@ -21,7 +21,7 @@ import attrs
 import httpx
 
 from . import _constants as c
-from ._protocol import HEALTH_PATH, Core, Endpoint, M, PlannedRequest, SubBatch
+from ._protocol import HEALTH_PATH, BatchPipeline, Core, Endpoint, M, PlannedRequest, SubBatch
 from ._results import BatchResult, Health, WriteResult
 from ._wording import counted, with_article
 from .exceptions import (
@@ -42,6 +42,7 @@ __all__ = [
     "Concurrently",
     "Effect",
     "Engine",
+    "Overlap",
     "Plan",
     "Send",
     "Wait",
@@ -86,7 +87,20 @@ class Concurrently:
     limit: int
 
 
-Effect: TypeAlias = Send | Wait | Concurrently
+@attrs.frozen(eq=False)
+class Overlap:
+    """Plan a big batch on two threads: `pipeline.compress()` on a second one while
+    `pipeline.encode()` runs on this one; answer None once both have ended.
+
+    Nothing is sent meanwhile. A driver that cancels the call under way calls
+    `pipeline.abort()`; one that answers without running it leaves the plan to the
+    engine, which then makes it on one thread, as `Core.plan_batch`.
+    """
+
+    pipeline: BatchPipeline
+
+
+Effect: TypeAlias = Send | Wait | Concurrently | Overlap
 Answer: TypeAlias = "httpx.Response | Exception | bool | None"
 Plan: TypeAlias = Generator[Effect, Answer, T]
 
@@ -273,7 +287,12 @@ class Engine:
         time. After a failure no new sub-batch starts; the outcome says which went out.
         """
         self._check_open()
-        planned = self.core.plan_batch(endpoint, items)
+        pipeline = self.core.pipeline_batch(endpoint, items)
+        if pipeline is None:
+            planned = self.core.plan_batch(endpoint, items)
+        else:  # encoding here while gzip runs on another thread; nothing sent yet
+            yield Overlap(pipeline)
+            planned = pipeline.result()
         plan: BatchPlan[M] = BatchPlan(items, planned)
 
         def lane(sub: SubBatch) -> Plan[None]:

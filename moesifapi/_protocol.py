@@ -12,8 +12,10 @@ import json
 import logging
 import math
 import os
+import queue
 import zlib
 from collections.abc import Mapping, Sequence
+from functools import cache
 from typing import Generic, TypeVar
 
 import attrs
@@ -301,6 +303,23 @@ _GROUP_ITEMS = 256
 _GZIP_WBITS = 31
 
 
+# A batch call of more items than this is planned by a `BatchPipeline` (when gzip is on):
+# below it the second thread costs more than it saves.
+PIPELINE_MIN_ITEMS = 4096
+# The pipeline encodes this many items at a time (about 1.2 MB of JSON for a typical
+# event); its compressing thread takes whatever has been encoded since it last looked.
+_PIPELINE_CHUNK_ITEMS = 1024
+
+
+@cache
+def _gzip_header(level: int) -> tuple[bytes, bytes]:
+    """The header `gzip.compress(..., mtime=0)` writes at `level`, and the one zlib's
+    gzip stream starts with: equal from Python 3.11 on (the first is made by the
+    second), not on 3.10, where the operating-system byte differs."""
+    deflate = zlib.compressobj(level, zlib.DEFLATED, _GZIP_WBITS)
+    return gzip.compress(b"", compresslevel=level, mtime=0)[:10], deflate.flush()[:10]
+
+
 def join_batch(encoded: Sequence[bytes]) -> bytes:
     """A JSON array from items already encoded: no item is serialized twice."""
     return b"[" + b",".join(encoded) + b"]"
@@ -420,6 +439,19 @@ class Core:
             subs.append(SubBatch(start, end, self._post(endpoint.path, body)))
         return subs
 
+    def pipeline_batch(
+        self, endpoint: Endpoint[M], items: Sequence[M | Mapping[str, object]]
+    ) -> BatchPipeline | None:
+        """The same plan as `plan_batch`, made on two threads, for a batch big enough
+        to gain from it (gzip on, more than `PIPELINE_MIN_ITEMS` items); else None."""
+        if (
+            not self.settings.gzip
+            or not isinstance(items, (list, tuple))
+            or len(items) <= PIPELINE_MIN_ITEMS
+        ):
+            return None
+        return BatchPipeline(self, endpoint, items)
+
     # reading answers
 
     def error_for_response(self, response: httpx.Response) -> APIStatusError | None:
@@ -497,3 +529,176 @@ class Core:
         if not isinstance(status, bool) or not isinstance(region, str):
             raise APIError(f"unexpected health answer from the server: {data!r:.200}")
         return Health(status=status, region=region, extra=extra)
+
+
+# --- a big batch, planned on two threads ---
+
+# What the encoding thread hands the compressing one: a run of encoded items (JSON
+# joined with commas, no brackets; empty when a sub-batch ends at a chunk's start) and
+# whether the sub-batch ends with it. None: nothing more comes.
+_Piece = tuple[bytes | memoryview, bool]
+
+
+class _Stopped(Exception):
+    """`encode` gives up: the compressing thread failed, or the call was cancelled."""
+
+
+class BatchPipeline:
+    """`Core.plan_batch` for a big batch, with its compression on a second thread.
+
+    The thread that drives the call runs `encode`: the items are validated and encoded
+    a chunk at a time (Python, holding the GIL) and cut into the same sub-batches as
+    `split_into_batches` makes. Meanwhile `compress`, on another thread, gzips each
+    sub-batch from the runs handed over so far: zlib lets go of the GIL, so the two
+    overlap on two cores. Nothing here does I/O, and nothing is sent before `result`:
+    every item is still validated before the first request, as with `plan_batch`.
+
+    The bodies are byte for byte those of `plan_batch` (one gzip stream per sub-batch,
+    same level, header and deflate settings). On any failure to encode or check an item
+    `result` plans the batch again with `plan_batch`, which raises what it would have
+    raised; an error on the compressing thread is raised by `result` as it came.
+    """
+
+    def __init__(
+        self, core: Core, endpoint: Endpoint[M], items: Sequence[M | Mapping[str, object]]
+    ) -> None:
+        self._core = core
+        self._endpoint: Endpoint[attrs.AttrsInstance] = endpoint  # type: ignore[assignment]
+        self._items: Sequence[object] = items
+        self._pieces: queue.SimpleQueue[_Piece | None] = queue.SimpleQueue()
+        self._ranges: list[tuple[int, int]] = []
+        self._bodies: list[bytes] = []  # compressed, one per sub-batch, in order
+        self._encoded = False  # `encode` went through to the end
+        self._stop = False  # set by `abort`, or when the compressing thread failed
+        self._compress_error: BaseException | None = None
+
+    # the driving thread
+
+    def encode(self) -> None:
+        """Validate, encode and split the items, handing each run to `compress`.
+
+        Ends by telling `compress` that nothing more comes, however it ends; a bad item
+        stops it early (`result` then raises as `plan_batch` would).
+        """
+        try:
+            self._encode()
+        except Exception:  # `result` plans again, and raises the error
+            self._stop = True
+        else:
+            self._encoded = True
+        finally:
+            self._pieces.put(None)
+
+    def abort(self) -> None:
+        """Stop `compress` after the run it is on (the call was cancelled)."""
+        self._stop = True
+        self._pieces.put(None)
+
+    def _encode(self) -> None:
+        endpoint, items = self._endpoint, self._items
+        limit = self._core.settings.max_batch_bytes
+        put = self._pieces.put
+        ranges = self._ranges
+        start = 0  # the first item of the sub-batch under way
+        used = 2  # its bytes so far, brackets included
+        index = 0
+        for first in range(0, len(items), _PIPELINE_CHUNK_ITEMS):
+            if self._stop:  # the compressing thread failed, or `abort`
+                raise _Stopped
+            chunk = items[first : first + _PIPELINE_CHUNK_ITEMS]
+            array, sizes = encode_inputs(endpoint.model, chunk)  # type: ignore[arg-type]
+            refuse_oversized(sizes, endpoint.item_limit)
+            view = memoryview(array)
+            run = 1  # where this chunk's part of the sub-batch under way begins
+            offset = 1  # where the item `index` begins in `array`
+            # As `split_into_batches`, carried on from chunk to chunk.
+            for size in sizes:
+                if size + 2 > limit:
+                    raise BatchItemTooLargeError(index, size + 2, limit)
+                extra = size if index == start else size + 1
+                if used + extra > limit:
+                    put((view[run : offset - 1], True))
+                    ranges.append((start, index))
+                    start, used, extra = index, 2, size
+                    run = offset
+                used += extra
+                offset += size + 1
+                index += 1
+            put((view[run : offset - 1], index == len(items)))
+        ranges.append((start, len(items)))
+
+    # the compressing thread
+
+    def compress(self) -> None:
+        """Gzip the sub-batches from the runs `encode` hands over, until it ends.
+
+        Never raises: an error is kept for `result`, and stops `encode` early.
+        """
+        try:
+            self._compress()
+        except BaseException as error:  # raised by `result`, on the calling thread
+            self._compress_error = error
+            self._stop = True
+
+    def _compress(self) -> None:
+        level = self._core.settings.gzip_level
+        header, zlib_header = _gzip_header(level)
+        take, take_now = self._pieces.get, self._pieces.get_nowait
+        parts: list[bytes | memoryview] = []  # of the sub-batch under way, not yet fed
+        deflate: zlib._Compress | None = None  # once part of it has been fed
+        out: list[bytes] = []  # its compressed bytes so far
+        opened = False
+        ended = False
+        while not ended:
+            # Each time round, all that was handed over meanwhile: few, large calls to
+            # zlib, as each one costs this thread a wait for the GIL to come back.
+            pieces = [take()]
+            while True:
+                try:
+                    pieces.append(take_now())
+                except queue.Empty:
+                    break
+            for piece in pieces:
+                if piece is None or self._stop:
+                    ended = True
+                    break
+                run, last = piece
+                if run:
+                    parts.append(b"," if opened else b"[")
+                    parts.append(run)
+                    opened = True
+                if not last:
+                    continue
+                parts.append(b"]")
+                if deflate is None:  # all of it at once: exactly what `_post` does
+                    self._bodies.append(
+                        gzip.compress(b"".join(parts), compresslevel=level, mtime=0)
+                    )
+                else:
+                    out.append(deflate.compress(b"".join(parts)))
+                    out.append(deflate.flush())
+                    body = b"".join(out)
+                    self._bodies.append(body if header == zlib_header else header + body[10:])
+                parts, deflate, out, opened = [], None, [], False
+            if parts and not ended:  # part of a sub-batch: on with its stream
+                if deflate is None:
+                    deflate = zlib.compressobj(level, zlib.DEFLATED, _GZIP_WBITS)
+                out.append(deflate.compress(b"".join(parts)))
+                parts = []
+
+    # the driving thread again, once both have ended
+
+    def result(self) -> list[SubBatch]:
+        """The sub-batches, as `Core.plan_batch` returns them, or its error."""
+        if self._compress_error is not None:
+            raise self._compress_error
+        if not self._encoded or len(self._bodies) != len(self._ranges):
+            # A bad item (or never run): the sequential plan raises what it would.
+            return self._core.plan_batch(self._endpoint, self._items)  # type: ignore[arg-type]
+        core = self._core
+        path = self._endpoint.path
+        url = core.settings.base_url + path
+        return [
+            SubBatch(start, end, PlannedRequest("POST", path, url, core._post_headers, body))
+            for (start, end), body in zip(self._ranges, self._bodies, strict=True)
+        ]
