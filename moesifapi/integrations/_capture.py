@@ -908,19 +908,13 @@ class Capture:
         settings = self.settings
         if request.path in settings.skip_paths or _call(settings.skip, "skip", request, response):
             return None
+        user_id, company_id, session_token = self._identities(request, response)
         event = EventModel(
             request=self._request_model(request, started),
             response=None if response is None else self._response_model(response, ended),
-            user_id=_text_or_none(
-                _call(settings.identify_user, "identify_user", request, response), "identify_user"
-            ),
-            company_id=_text_or_none(
-                _call(settings.identify_company, "identify_company", request, response),
-                "identify_company",
-            ),
-            session_token=_text_or_none(
-                _call(settings.session_token, "session_token", request, response), "session_token"
-            ),
+            user_id=user_id,
+            company_id=company_id,
+            session_token=session_token,
             metadata=self._metadata(request, response),
             transaction_id=transaction_id,
             direction=self.direction,
@@ -989,16 +983,7 @@ class Capture:
         settings = self.settings
         if request.path in settings.skip_paths or _call(settings.skip, "skip", request, response):
             return False
-        user_id = _text_or_none(
-            _call(settings.identify_user, "identify_user", request, response), "identify_user"
-        )
-        company_id = _text_or_none(
-            _call(settings.identify_company, "identify_company", request, response),
-            "identify_company",
-        )
-        session_token = _text_or_none(
-            _call(settings.session_token, "session_token", request, response), "session_token"
-        )
+        user_id, company_id, session_token = self._identities(request, response)
         metadata = self._metadata(request, response)
         try:
             encoded_metadata = None if metadata is None else _wire._dumps(metadata)
@@ -1066,6 +1051,24 @@ class Capture:
         if transfer_encoding is not None:
             out["transfer_encoding"] = transfer_encoding
         return out
+
+    def _identities(
+        self, request: CapturedRequest, response: CapturedResponse | None
+    ) -> tuple[str | None, str | None, str | None]:
+        """The user id, company id and session token the hooks give (None for none)."""
+        settings = self.settings
+        return (
+            _text_or_none(
+                _call(settings.identify_user, "identify_user", request, response), "identify_user"
+            ),
+            _text_or_none(
+                _call(settings.identify_company, "identify_company", request, response),
+                "identify_company",
+            ),
+            _text_or_none(
+                _call(settings.session_token, "session_token", request, response), "session_token"
+            ),
+        )
 
     def _metadata(
         self, request: CapturedRequest, response: CapturedResponse | None
