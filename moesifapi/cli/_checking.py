@@ -12,12 +12,12 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from .._constants import MAX_EVENT_BYTES
-from .._wire import encode_item, encode_many, from_dict
+from .._wire import encode_input, encode_inputs, encode_item
 from .._wording import counted
 from ..exceptions import ValidationError
-from ..models import ActionModel, EventModel
+from ..models import ActionModel, EventModel, _to_utc_millis
 from ._kinds import KINDS, RecordKind, detect_kind
-from ._records import InputFile, Location, RawRecord, read_records
+from ._records import InputFile, Location, RawRecord, read_decoded
 
 __all__ = [
     "MAX_EVENT_AGE",
@@ -27,7 +27,6 @@ __all__ = [
     "StaleEvents",
     "check_inputs",
     "check_sendable",
-    "validate",
 ]
 
 # The live Collector API drops events whose request time is further back than this.
@@ -70,6 +69,10 @@ class StaleEvents:
         """Count the event at `where` (told as `str(where)`, only if it is shown)."""
         if now - when <= MAX_EVENT_AGE:
             return
+        self.note_stale(where, when)
+
+    def note_stale(self, where: object, when: datetime) -> None:
+        """Count an event known to be stale; `where` may be None once three are shown."""
         self.count += 1
         if len(self.examples) < 3:
             self.examples.append(str(where))
@@ -105,13 +108,6 @@ class CheckedInputs:
         return frozenset(problem.position for problem in self.problems)
 
 
-def validate(kind: RecordKind, data: object) -> Any:
-    """`data` as a `kind` model; raises `ValidationError` naming the field."""
-    if data.__class__ is not dict and not isinstance(data, Mapping):
-        raise ValidationError(f"must be a JSON object, got {_json_type(data)}")
-    return from_dict(kind.model, data)
-
-
 # The kinds of record the Collector API takes at most `MAX_EVENT_BYTES` of, one by one.
 _ONE_ITEM_LIMITED: Mapping[type, str] = {EventModel: "event", ActionModel: "action"}
 
@@ -121,15 +117,15 @@ def check_sendable(model: Any, max_item_bytes: int) -> bytes:
     JSON cannot carry, or more bytes than a request may hold. The client would find the
     same, but only once earlier chunks had been sent."""
     encoded = encode_item(model)
-    problem = _size_problem(model, len(encoded), max_item_bytes)
+    problem = _size_problem(type(model), len(encoded), max_item_bytes)
     if problem is not None:
         raise ValidationError(problem)
     return encoded
 
 
-def _size_problem(model: Any, size: int, max_item_bytes: int) -> str | None:
-    """Why `model`, encoded in `size` bytes, cannot go in a batch; None if it can."""
-    kind = _ONE_ITEM_LIMITED.get(type(model))
+def _size_problem(cls: type, size: int, max_item_bytes: int) -> str | None:
+    """Why a `cls` encoded in `size` bytes cannot go in a batch; None if it can."""
+    kind = _ONE_ITEM_LIMITED.get(cls)
     if kind is not None and size > MAX_EVENT_BYTES:
         return (
             f"encodes to {size} bytes, over the Collector API's {MAX_EVENT_BYTES}-byte"
@@ -143,62 +139,134 @@ def _size_problem(model: Any, size: int, max_item_bytes: int) -> str | None:
     return None
 
 
-# Valid models are encoded this many at a time (`encode_many`: about a third less time
-# per item than one `encode_item` call each).
+# Valid records are encoded this many at a time (`encode_inputs`, which validates the
+# decoded dicts by the models' own rules without building the models).
 _ENCODE_CHUNK = 64
+
+# A record waiting to be encoded: its position in the run, its line and array index
+# (its `Location` is made only if there is something to say about it), its data.
+_Waiting = tuple[tuple[int, int], int, "int | None", Mapping[str, object]]
 
 
 class _Encoding:
-    """Valid models waiting to be encoded, then counted, kept and checked for age in
-    the order they came; `flush` before reading the result."""
+    """Records of one kind waiting to be validated and encoded, then counted, kept and
+    checked for age in the order they came; `flush` before reading the result.
+
+    Each record is the dict `json` decoded, already in the wire format the models read
+    (the same keys, null for unset): `encode_inputs` checks a chunk of them against the
+    model's fields and writes the bytes the model would, raising the errors the model
+    would. When a chunk has a bad record, its records are encoded one by one
+    (`encode_input`), which names each culprit as the model path does.
+    """
 
     def __init__(
         self, result: CheckedInputs, max_item_bytes: int, now: datetime, keep: Keep | None
     ) -> None:
         self._result = result
         self._max_item_bytes = max_item_bytes
-        self._now = now
+        self._oldest_fresh = now - MAX_EVENT_AGE  # an event from before this is stale
         self._keep = keep
-        self._waiting: list[tuple[tuple[int, int], Location, Any]] = []
+        self._cls: type | None = None
+        self._source = ""
+        self._waiting: list[_Waiting] = []
 
-    def add(self, position: tuple[int, int], location: Location, model: Any) -> None:
-        self._waiting.append((position, location, model))
-        if len(self._waiting) >= _ENCODE_CHUNK:
+    def add(
+        self,
+        kind: RecordKind,
+        source: str,
+        position: tuple[int, int],
+        line: int,
+        index: int | None,
+        data: object,
+    ) -> None:
+        if data.__class__ is not dict and not isinstance(data, Mapping):
+            message = f"must be a JSON object, got {_json_type(data)}"
+            self._problem(position, line, index, message, source)
+            return
+        if kind.model is not self._cls or source != self._source:
+            self.flush()
+            self._cls = kind.model
+            self._source = source
+        waiting = self._waiting
+        waiting.append((position, line, index, data))
+        if len(waiting) >= _ENCODE_CHUNK:
             self.flush()
 
     def flush(self) -> None:
         waiting, self._waiting = self._waiting, []
-        if not waiting:
+        cls = self._cls
+        if not waiting or cls is None:
             return
         try:
-            array, sizes = encode_many([model for _, _, model in waiting])
+            array, sizes = encode_inputs(cls, [data for _, _, _, data in waiting])
         except (ValidationError, TypeError):
-            # One of them cannot be encoded: each on its own, to name the culprits.
-            for position, location, model in waiting:
+            # TypeError: a model validator meeting a JSON type it did not expect.
+            # One of them is invalid: each on its own, to name the culprits.
+            for position, line, index, data in waiting:
                 try:
-                    encoded = check_sendable(model, self._max_item_bytes)
+                    encoded = encode_input(cls, data)
                 except (ValidationError, TypeError) as error:
-                    self._result.problems.append(Problem(location, str(error), position))
-                else:
-                    self._accept(position, location, model, encoded)
+                    self._problem(position, line, index, str(error))
+                    continue
+                self._checked(cls, position, line, index, data, encoded)
             return
         start = 1  # item i follows the "[" and the items and commas before it
-        for (position, location, model), size in zip(waiting, sizes, strict=True):
-            problem = _size_problem(model, size, self._max_item_bytes)
-            if problem is None:
-                self._accept(position, location, model, array[start : start + size])
-            else:
-                self._result.problems.append(Problem(location, problem, position))
+        checked = self._checked
+        for (position, line, index, data), size in zip(waiting, sizes, strict=True):
+            checked(cls, position, line, index, data, array[start : start + size])
             start += size + 1
 
-    def _accept(
-        self, position: tuple[int, int], location: Location, model: Any, encoded: bytes
+    def _checked(
+        self,
+        cls: type,
+        position: tuple[int, int],
+        line: int,
+        index: int | None,
+        data: Any,
+        encoded: bytes,
     ) -> None:
-        self._result.valid += 1
+        problem = _size_problem(cls, len(encoded), self._max_item_bytes)
+        if problem is not None:
+            self._problem(position, line, index, problem)
+            return
+        result = self._result
+        result.valid += 1
         if self._keep is not None:
             self._keep(position, encoded)
-        if isinstance(model, EventModel):
-            self._result.stale.note(location, model.request.time, self._now)
+        if cls is EventModel:
+            when = _request_time(data)
+            if when < self._oldest_fresh:
+                stale = result.stale
+                where = Location(self._source, line, index) if len(stale.examples) < 3 else None
+                stale.note_stale(where, when)
+
+    def _problem(
+        self,
+        position: tuple[int, int],
+        line: int,
+        index: int | None,
+        message: str,
+        source: str | None = None,
+    ) -> None:
+        where = Location(self._source if source is None else source, line, index)
+        self._result.problems.append(Problem(where, message, position))
+
+
+def _request_time(event: Any) -> datetime:
+    """The request time of `event`, a valid event's wire dict, as its model holds it."""
+    value = event["request"]["time"]
+    # The API's own form ("2024-05-01T12:00:00.123Z") is the common case, which
+    # `fromisoformat` reads (from Python 3.11) as the model's converter does.
+    if value.__class__ is str and len(value) == 24 and value[19] == "." and value[23] == "Z":
+        try:
+            when = datetime.fromisoformat(value)
+        except ValueError:
+            pass
+        else:
+            if when.tzinfo is timezone.utc:
+                return when
+    converted: datetime = _to_utc_millis(value)
+    return converted
 
 
 def check_inputs(
@@ -223,46 +291,36 @@ def check_inputs(
     # is known, so that their message can name what is missing for that kind.
     unrecognised: list[tuple[tuple[int, int], RawRecord]] = []
     encoding = _Encoding(result, max_item_bytes, now, keep)
+    problems = result.problems
+    add = encoding.add
     for source_number, source in enumerate(inputs):
-        for record_number, record in enumerate(read_records(source)):
+        name = source.display_name
+        for record_number, (line, index, data, problem) in enumerate(read_decoded(source)):
             position = (source_number, record_number)
-            if record.problem is not None:
-                result.problems.append(Problem(record.location, record.problem, position))
+            if problem is not None:
+                problems.append(Problem(Location(name, line, index), problem, position))
                 continue
             kind = forced
             if kind is None:
-                detected = detect_kind(record.data)
+                detected = detect_kind(data)
                 if detected is None:
+                    record = RawRecord(Location(name, line, index), data)
                     unrecognised.append((position, record))
                     continue
-                first_seen.setdefault(detected, record.location)
+                if detected not in first_seen:
+                    first_seen[detected] = Location(name, line, index)
                 kind = KINDS[detected]
-            _check_one(kind, record, position, result, encoding)
+            add(kind, name, position, line, index, data)
     encoding.flush()
     if forced is None:
         result.kind = _settle_kind(first_seen, [record for _, record in unrecognised])
     if result.kind is not None:
         for position, record in unrecognised:
-            _check_one(result.kind, record, position, result, encoding)
+            where = record.location
+            add(result.kind, where.source, position, where.line, where.index, record.data)
         encoding.flush()
-    result.problems.sort(key=lambda problem: problem.position)
+    problems.sort(key=lambda problem: problem.position)
     return result
-
-
-def _check_one(
-    kind: RecordKind,
-    record: RawRecord,
-    position: tuple[int, int],
-    result: CheckedInputs,
-    encoding: _Encoding,
-) -> None:
-    try:
-        model = validate(kind, record.data)
-    except (ValidationError, TypeError) as error:
-        # TypeError: a model validator meeting a JSON type it did not expect.
-        result.problems.append(Problem(record.location, str(error), position))
-        return
-    encoding.add(position, record.location, model)
 
 
 def _settle_kind(

@@ -75,12 +75,13 @@ def detect_kind(record: object) -> str | None:
     >>> detect_kind({"company_id": "c1"})
     'companies'
     """
-    if not isinstance(record, Mapping):
+    if record.__class__ is not dict and not isinstance(record, Mapping):
         return None
     request = record.get("request")
-    if (isinstance(request, Mapping) and ("verb" in request or "headers" in request)) or (
-        "response" in record
-    ):
+    if (
+        (request.__class__ is dict or isinstance(request, Mapping))
+        and ("verb" in request or "headers" in request)
+    ) or "response" in record:
         return "events"
     for key, kind in (
         ("action_name", "actions"),

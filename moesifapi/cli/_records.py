@@ -17,14 +17,16 @@ import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, NamedTuple
+from typing import BinaryIO, NamedTuple, TypeAlias
 
 __all__ = [
     "MAX_LINE_BYTES",
+    "Decoded",
     "InputError",
     "InputFile",
     "Location",
     "RawRecord",
+    "read_decoded",
     "read_records",
     "reject_non_json_number",
 ]
@@ -141,6 +143,12 @@ class InputFile:
             raise InputError(f"cannot read {self.display_name}: {error.strerror}") from error
 
 
+# One decoded record as the first pass reads it, before any `Location` is made: the
+# 1-based line, the index for a JSON array item (else None), the value (None when it
+# could not be decoded) and the reason it could not be.
+Decoded: TypeAlias = tuple[int, int | None, object, str | None]
+
+
 def read_records(source: InputFile) -> Iterator[RawRecord]:
     """Every record of `source` in order; a JSON array if it starts with ``[``, else NDJSON.
 
@@ -148,6 +156,14 @@ def read_records(source: InputFile) -> Iterator[RawRecord]:
     `problem`, and so is a JSON array item nested too deep for `json` to read; a JSON
     array that does not parse raises `InputError` naming the line.
     """
+    name = source.display_name
+    for line, index, data, problem in read_decoded(source):
+        yield RawRecord(Location(name, line, index), data, problem)
+
+
+def read_decoded(source: InputFile) -> Iterator[Decoded]:
+    """`read_records` as plain tuples (line, index, data, problem): the first pass
+    makes a `Location` only for the few records it has something to say about."""
     with source.open() as stream:
         head = stream.read(len(_BOM))
         if head != _BOM:
@@ -156,7 +172,7 @@ def read_records(source: InputFile) -> Iterator[RawRecord]:
         if first == b"[":
             yield from _read_json_array(stream.read(), source.display_name)
         else:
-            yield from _read_ndjson(stream, source.display_name)
+            yield from _read_ndjson(stream)
 
 
 def _first_significant_byte(stream: BinaryIO) -> bytes:
@@ -168,37 +184,49 @@ def _first_significant_byte(stream: BinaryIO) -> bytes:
             return byte
 
 
-def _read_ndjson(stream: BinaryIO, name: str) -> Iterator[RawRecord]:
+def _read_ndjson(stream: BinaryIO) -> Iterator[Decoded]:
     # Line numbers count from the top of the file, the BOM's line included.
-    for number, raw in enumerate(_bounded_lines(stream), start=1):
-        where = Location(name, number)
+    fast_loads = _fast_loads
+    shape_of = _SHAPE
+    number = 0
+    for raw in _bounded_lines(stream):
+        number += 1
         if raw is None:
-            yield RawRecord(where, None, _LINE_TOO_LONG)
+            yield number, None, None, _LINE_TOO_LONG
             continue
-        if not raw.strip():
+        if raw.isspace():  # blank (`raw` is never empty): what `strip` takes, no copy
             continue
-        if _fast_loads is not None and _fast_reads_alike(raw):
-            # orjson refuses NaN, lone surrogates, non-UTF-8 and numbers past a double
-            # (and, what it does read, reads as `json` would): those lines go on to
-            # `json`, which accepts them or words why, as it always did.
-            try:
-                yield RawRecord(where, _fast_loads(raw))
-                continue
-            except ValueError:  # orjson.JSONDecodeError
-                pass
-        try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError as error:
-            yield RawRecord(where, None, f"not UTF-8 text (byte {error.start + 1})")
-            continue
-        try:
-            yield RawRecord(where, _DECODER.decode(text.strip()))
-        except json.JSONDecodeError as error:
-            yield RawRecord(where, None, f"not JSON: {error.msg} (column {error.colno})")
-        except ValueError as error:
-            yield RawRecord(where, None, f"not JSON: {error}")
-        except RecursionError:  # far past the depth a model takes (MAX_JSON_DEPTH)
-            yield RawRecord(where, None, "nests arrays and objects too deep to read")
+        if fast_loads is not None:
+            # `_fast_reads_alike`, written out: the one check costs a call per line.
+            shape = raw.translate(shape_of)
+            if _LONG_DIGIT_RUN not in shape and shape.count(b"{") < _FAST_MAX_BRACKETS:
+                # orjson refuses NaN, lone surrogates, non-UTF-8 and numbers past a
+                # double (and, what it does read, reads as `json` would): those lines
+                # go on to `json`, which accepts them or words why, as it always did.
+                try:
+                    data = fast_loads(raw)
+                except ValueError:  # orjson.JSONDecodeError
+                    pass
+                else:
+                    yield number, None, data, None
+                    continue
+        yield (number, None, *_decode_slowly(raw))
+
+
+def _decode_slowly(raw: bytes) -> tuple[object, str | None]:
+    """`raw` read by `json`: (the value, None), or (None, why it is not JSON)."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        return None, f"not UTF-8 text (byte {error.start + 1})"
+    try:
+        return _DECODER.decode(text.strip()), None
+    except json.JSONDecodeError as error:
+        return None, f"not JSON: {error.msg} (column {error.colno})"
+    except ValueError as error:
+        return None, f"not JSON: {error}"
+    except RecursionError:  # far past the depth a model takes (MAX_JSON_DEPTH)
+        return None, _TOO_DEEP
 
 
 def _bounded_lines(stream: BinaryIO) -> Iterator[bytes | None]:
@@ -231,7 +259,7 @@ def _bounded_lines(stream: BinaryIO) -> Iterator[bytes | None]:
         yield None
 
 
-def _read_json_array(content: bytes, name: str) -> Iterator[RawRecord]:
+def _read_json_array(content: bytes, name: str) -> Iterator[Decoded]:
     try:
         text = content.decode("utf-8")
     except UnicodeDecodeError as error:
@@ -262,9 +290,9 @@ def _read_json_array(content: bytes, name: str) -> Iterator[RawRecord]:
                     " and its brackets do not close"
                 ) from None
             end = item_end
-            yield RawRecord(Location(name, line, index), None, _TOO_DEEP)
+            yield line, index, None, _TOO_DEEP
         else:
-            yield RawRecord(Location(name, lines.line_at(position), index), item)
+            yield lines.line_at(position), index, item, None
         index += 1
         position = _skip_whitespace(text, end)
         if text.startswith(",", position):

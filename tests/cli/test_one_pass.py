@@ -50,11 +50,14 @@ def send(sandbox: Sandbox, *args: str) -> int:
 def test_each_record_is_validated_and_encoded_once(
     sandbox: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    calls = {"from_dict": 0, "encode_item": 0, "encode_many": 0}
+    # Valid records go through `encode_inputs` (the dict fast path: validated and
+    # encoded in one step, no model built), a chunk at a time; `encode_input` is only
+    # the one-by-one fallback for a chunk that holds a bad record.
+    calls = {"encode_input": 0, "encode_inputs": 0, "encode_item": 0}
 
     def counted(name: str, real: Any) -> Any:
         def call(*args: Any) -> Any:
-            calls[name] += len(args[0]) if name == "encode_many" else 1
+            calls[name] += len(args[1]) if name == "encode_inputs" else 1
             return real(*args)
 
         return call
@@ -65,8 +68,7 @@ def test_each_record_is_validated_and_encoded_once(
 
     assert send(sandbox, "--chunk-size", "4", str(path)) == 0
 
-    assert calls["from_dict"] == 25
-    assert calls["encode_item"] + calls["encode_many"] == 25
+    assert calls == {"encode_input": 0, "encode_inputs": 25, "encode_item": 0}
     uris = sorted(event["request"]["uri"] for event in sandbox.collector.events)
     assert uris == sorted(f"https://api.example.com/items/{n}" for n in range(25))
     # Each event went with the transaction id given to it while it was checked.
