@@ -2,7 +2,8 @@
  *
  * `moesifapi._wire` works without this module and writes the same bytes: each function
  * here has a pure-Python twin there (`json_check`'s is in `moesifapi._jsoncheck`,
- * `contains_any`'s in `moesifapi.integrations._capture`), and
+ * `contains_any`'s in `moesifapi.integrations._capture`, `reads_alike`'s in
+ * `moesifapi.cli._records`), and
  * tests/test_speedups.py and tests/test_json_check.py check that the two agree. Nothing
  * here holds state beyond a reference to `datetime.timezone.utc`.
  */
@@ -720,6 +721,49 @@ contains_any(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     Py_RETURN_FALSE;
 }
 
+PyDoc_STRVAR(reads_alike_doc,
+"reads_alike(data, max_opening, max_digits, /)\n--\n\n"
+"Whether the bytes `data` hold fewer than `max_opening` of '{' and '[' together and\n"
+"no run of `max_digits` or more ASCII digits, in one pass: the check `moesif send`\n"
+"makes before it lets orjson read a line (`_records._fast_reads_alike`).");
+
+static PyObject *
+reads_alike(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 3 || !PyBytes_Check(args[0])) {
+        PyErr_SetString(PyExc_TypeError, "reads_alike() takes bytes and two ints");
+        return NULL;
+    }
+    Py_ssize_t max_opening = PyLong_AsSsize_t(args[1]);
+    if (max_opening == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    Py_ssize_t max_digits = PyLong_AsSsize_t(args[2]);
+    if (max_digits == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    const unsigned char *text = (const unsigned char *)PyBytes_AS_STRING(args[0]);
+    Py_ssize_t size = PyBytes_GET_SIZE(args[0]);
+    Py_ssize_t opening = 0, run = 0;
+    if (max_opening <= 0 || max_digits <= 0) {
+        Py_RETURN_FALSE;
+    }
+    for (Py_ssize_t i = 0; i < size; i++) {
+        unsigned char c = text[i];
+        if (c >= '0' && c <= '9') {
+            if (++run >= max_digits) {
+                Py_RETURN_FALSE;
+            }
+            continue;
+        }
+        run = 0;
+        if ((c == '{' || c == '[') && ++opening >= max_opening) {
+            Py_RETURN_FALSE;
+        }
+    }
+    Py_RETURN_TRUE;
+}
+
 static PyMethodDef methods[] = {
     {"utc_millis", utc_millis, METH_O, utc_millis_doc},
     {"has_null", has_null, METH_O, has_null_doc},
@@ -729,6 +773,7 @@ static PyMethodDef methods[] = {
     {"str_items", str_items, METH_O, str_items_doc},
     {"json_check", (PyCFunction)(void (*)(void))json_check, METH_FASTCALL, json_check_doc},
     {"contains_any", (PyCFunction)(void (*)(void))contains_any, METH_FASTCALL, contains_any_doc},
+    {"reads_alike", (PyCFunction)(void (*)(void))reads_alike, METH_FASTCALL, reads_alike_doc},
     {NULL, NULL, 0, NULL},
 };
 

@@ -281,3 +281,29 @@ def test_contains_any_refuses_what_it_cannot_read() -> None:
         _speedups.contains_any(b"a", (b"",))
     with pytest.raises(ValueError, match="64"):
         _speedups.contains_any(b"a", tuple(bytes([97 + i % 26]) * (i + 1) for i in range(65)))
+
+
+# --- reads_alike: `moesif send`'s check before orjson reads a line ---
+
+_json_ish = st.lists(st.sampled_from([b"{", b"[", b"}", b"]", b"0", b"7", b"9", b"a", b",", b" "]))
+
+
+@settings(max_examples=500)
+@given(parts=_json_ish, max_opening=st.integers(1, 12), max_digits=st.integers(1, 12))
+def test_reads_alike_and_its_python_twin_agree(
+    parts: list[bytes], max_opening: int, max_digits: int
+) -> None:
+    data = b"".join(parts)
+    shape = bytes(0x30 if 0x30 <= b <= 0x39 else 0x7B if b in (0x5B, 0x7B) else 0x20 for b in data)
+    expected = b"0" * max_digits not in shape and shape.count(b"{") < max_opening
+    assert _speedups.reads_alike(data, max_opening, max_digits) is expected
+
+
+def test_reads_alike_is_what_the_send_command_uses() -> None:
+    from moesifapi.cli import _records
+
+    lines = [b'{"n": 1234567890123456789}', b'{"n": 123456789012345678}', b"[" * 600, b"{}"]
+    for line in lines:
+        assert _records._fast_reads_alike(line) is _records._reads_alike_python(line)
+    assert [_records._fast_reads_alike(line) for line in lines] == [False, True, False, True]
+    assert _records._fast_reads_alike is _records._reads_alike_compiled

@@ -76,6 +76,10 @@ class StaleEvents:
         self.count += 1
         if len(self.examples) < 3:
             self.examples.append(str(where))
+        self.note_oldest(when)
+
+    def note_oldest(self, when: datetime) -> None:
+        """Keep `when` as the oldest time if it is older than any so far."""
         if self.oldest is None or when < self.oldest:
             self.oldest = when
 
@@ -165,10 +169,20 @@ class _Encoding:
         self._result = result
         self._max_item_bytes = max_item_bytes
         self._oldest_fresh = now - MAX_EVENT_AGE  # an event from before this is stale
+        # The same instant as the API writes times, rounded up to the millisecond (an
+        # event's time is a whole millisecond): an event whose time is written that
+        # way is fresh if and only if its text is not less than this.
+        fresh_from = self._oldest_fresh.astimezone(timezone.utc)
+        if fresh_from.microsecond % 1000:
+            fresh_from += timedelta(microseconds=1000 - fresh_from.microsecond % 1000)
+        self._fresh_from = fresh_from.strftime("%Y-%m-%dT%H:%M:%S.") + (
+            f"{fresh_from.microsecond // 1000:03d}Z"
+        )
         self._keep = keep
         self._cls: type | None = None
         self._source = ""
         self._waiting: list[_Waiting] = []
+        self._oldest_text: str | None = None  # of the stale events `_stale_text` saw
 
     def add(
         self,
@@ -212,9 +226,54 @@ class _Encoding:
             return
         start = 1  # item i follows the "[" and the items and commas before it
         checked = self._checked
-        for (position, line, index, data), size in zip(waiting, sizes, strict=True):
-            checked(cls, position, line, index, data, array[start : start + size])
-            start += size + 1
+        keep = self._keep
+        fit = self._fit(cls)
+        ages = cls is EventModel
+        fresh_from = self._fresh_from
+        stale_text = self._stale_text
+        valid = 0
+        for waited, size in zip(waiting, sizes, strict=True):
+            end = start + size
+            if size > fit or not ages:
+                checked(cls, *waited, array[start:end])
+            else:  # the common case, written out: a valid event that fits
+                valid += 1
+                if keep is not None:
+                    keep(waited[0], array[start:end])
+                # The API's own form ("2024-05-01T12:00:00.123Z"), already validated,
+                # orders as text as its time does; any other form is converted.
+                value = waited[3]["request"]["time"]  # type: ignore[index]
+                if (
+                    value.__class__ is str
+                    and len(value) == 24
+                    and value[10] == "T"
+                    and value[19] == "."
+                    and value[23] == "Z"
+                ):
+                    if value < fresh_from:
+                        stale_text(value, waited[1], waited[2])
+                else:
+                    self._note_age(*waited)
+            start = end + 1
+        result = self._result
+        result.valid += valid
+        if self._oldest_text is not None:
+            result.stale.note_oldest(_request_time({"request": {"time": self._oldest_text}}))
+            self._oldest_text = None
+
+    def _stale_text(self, value: str, line: int, index: int | None) -> None:
+        """Count a stale event whose time is `value`, in the API's own form."""
+        stale = self._result.stale
+        stale.count += 1
+        if len(stale.examples) < 3:
+            stale.examples.append(str(Location(self._source, line, index)))
+        if self._oldest_text is None or value < self._oldest_text:
+            self._oldest_text = value
+
+    def _fit(self, cls: type) -> int:
+        """The most bytes a `cls` may encode to (`_size_problem` refuses more)."""
+        fit = self._max_item_bytes - 2
+        return min(fit, MAX_EVENT_BYTES) if cls in _ONE_ITEM_LIMITED else fit
 
     def _checked(
         self,
@@ -229,16 +288,21 @@ class _Encoding:
         if problem is not None:
             self._problem(position, line, index, problem)
             return
-        result = self._result
-        result.valid += 1
+        self._result.valid += 1
         if self._keep is not None:
             self._keep(position, encoded)
         if cls is EventModel:
-            when = _request_time(data)
-            if when < self._oldest_fresh:
-                stale = result.stale
-                where = Location(self._source, line, index) if len(stale.examples) < 3 else None
-                stale.note_stale(where, when)
+            self._note_age(position, line, index, data)
+
+    def _note_age(
+        self, position: tuple[int, int], line: int, index: int | None, event: Any
+    ) -> None:
+        """Count the valid event `event` (its wire dict) if it is stale."""
+        when = _request_time(event)
+        if when < self._oldest_fresh:
+            stale = self._result.stale
+            where = Location(self._source, line, index) if len(stale.examples) < 3 else None
+            stale.note_stale(where, when)
 
     def _problem(
         self,

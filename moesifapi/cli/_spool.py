@@ -42,8 +42,7 @@ class Spool:
         """Keep the record at `position` (input number, record number)."""
         self.count += 1
         if position > self._last:
-            self._file.write(_HEADER.pack(position[0], position[1], len(encoded)))
-            self._file.write(encoded)
+            self._file.write(_HEADER.pack(position[0], position[1], len(encoded)) + encoded)
             self._last = position
         else:
             bisect.insort(self._late, (position, encoded))

@@ -223,3 +223,68 @@ def test_random_lines_read_alike_with_orjson_and_without(
         _records._fast_loads = saved
 
     assert with_orjson == without
+
+
+# --- the age check: events at the 30-day edge, times in any form ---
+
+NOW = datetime(2026, 6, 30, 12, 0, 0, 500_250, tzinfo=timezone.utc)  # not a whole millisecond
+EDGE = NOW - timedelta(days=30)  # an event from before this is stale
+
+
+def event_at(time: str, number: int) -> dict[str, Any]:
+    return {
+        "request": {
+            "time": time,
+            "uri": f"https://api.example.com/{number}",
+            "verb": "GET",
+            "headers": {},
+        },
+        "response": {"time": time, "status": 200, "headers": {}},
+    }
+
+
+def api_form(when: datetime) -> str:
+    return when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}Z"
+
+
+@pytest.mark.parametrize("chunk", [1, 64])
+def test_the_age_check_is_exact_at_the_edge_whatever_form_the_time_takes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chunk: int
+) -> None:
+    monkeypatch.setattr(_checking, "_ENCODE_CHUNK", chunk)
+    just_stale = EDGE.replace(microsecond=500_000)  # the whole millisecond before the edge
+    just_fresh = EDGE.replace(microsecond=501_000)  # the first whole millisecond after
+    oldest = EDGE - timedelta(days=400)
+    times = [
+        api_form(just_stale),  # 1: stale
+        api_form(just_fresh),  # 2: fresh
+        just_stale.astimezone(timezone(timedelta(hours=2))).isoformat(),  # 3: stale
+        just_fresh.isoformat(),  # 4: fresh, written with an offset
+        api_form(NOW),  # 5: fresh
+        oldest.astimezone(timezone(timedelta(hours=-5))).isoformat(),  # 6: the oldest
+        api_form(oldest + timedelta(days=1)),  # 7: stale
+    ]
+    path = write_ndjson(tmp_path / "events.ndjson", [event_at(t, n) for n, t in enumerate(times)])
+
+    checked = _checking.check_inputs(
+        [_records.InputFile(path, "events.ndjson")], None, max_item_bytes=10**6, now=NOW
+    )
+
+    assert checked.valid == 7
+    assert checked.problems == []
+    assert checked.stale.count == 4
+    assert checked.stale.examples == ["events.ndjson:1", "events.ndjson:3", "events.ndjson:6"]
+    assert checked.stale.oldest == oldest.replace(microsecond=oldest.microsecond // 1000 * 1000)
+
+
+def test_the_oldest_event_is_found_among_times_in_the_api_form(tmp_path: Path) -> None:
+    days = [40, 900, 35, 31]
+    records = [event_at(api_form(NOW - timedelta(days=d)), n) for n, d in enumerate(days)]
+    path = write_ndjson(tmp_path / "events.ndjson", records)
+
+    checked = _checking.check_inputs(
+        [_records.InputFile(path, "events.ndjson")], None, max_item_bytes=10**6, now=NOW
+    )
+
+    assert checked.stale.count == 4
+    assert f"{checked.stale.oldest:%Y-%m-%d}" == f"{NOW - timedelta(days=900):%Y-%m-%d}"
