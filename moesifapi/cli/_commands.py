@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
 import json
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -38,9 +39,31 @@ def say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
+# The young generation's threshold while `moesif send` runs (Python's default is 700).
+_SEND_GC_THRESHOLD = 50_000
+
+
+@contextlib.contextmanager
+def _collecting_rarely() -> Iterator[None]:
+    """Run the cycle collector rarely for the body, then as before.
+
+    Each record decoded from JSON is a tree of dicts and lists that reference counting
+    frees as soon as its bytes are spooled; with the default thresholds the collector
+    still walks the young ones every 700 allocations and finds nothing, about a tenth
+    of the check pass. Memory stays flat, as the records hold no cycles.
+    """
+    threshold = gc.get_threshold()
+    gc.set_threshold(max(threshold[0], _SEND_GC_THRESHOLD), *threshold[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*threshold)
+
+
 def run_send(args: argparse.Namespace) -> int:
     forced = KINDS[args.type] if args.type else None
     with contextlib.ExitStack() as stack:
+        stack.enter_context(_collecting_rarely())
         connection = stack.enter_context(connect(args))
         inputs = InputFile.open_all(args.files, stack)
         # Each valid record is validated and encoded once, here; the send reads its

@@ -288,3 +288,31 @@ def test_the_oldest_event_is_found_among_times_in_the_api_form(tmp_path: Path) -
 
     assert checked.stale.count == 4
     assert f"{checked.stale.oldest:%Y-%m-%d}" == f"{NOW - timedelta(days=900):%Y-%m-%d}"
+
+
+def test_the_collector_thresholds_are_restored_after_a_send(
+    sandbox: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The send runs the cycle collector rarely; a program calling `main` in-process
+    # gets its own thresholds back, after a success and after a refusal alike.
+    import gc
+
+    from moesifapi.cli import _commands
+
+    before = gc.get_threshold()
+    good = write_ndjson(tmp_path / "events.ndjson", events(3))
+    bad = write_ndjson(tmp_path / "bad.ndjson", [{"user_id": 1}])
+    seen: list[tuple[int, ...]] = []
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        seen.append(gc.get_threshold())
+        return _checking.check_inputs(*args, **kwargs)
+
+    monkeypatch.setattr(_commands, "check_inputs", spy)
+
+    assert send(sandbox, str(good)) == 0
+    assert send(sandbox, str(bad)) != 0
+
+    assert gc.get_threshold() == before
+    assert len(seen) == 2
+    assert all(threshold[0] >= 50_000 for threshold in seen)
