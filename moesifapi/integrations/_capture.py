@@ -783,6 +783,24 @@ class Capture:
             and settings.mask is None
             and client._queue.core.settings.before_send is None
         )
+        # With no hook that reads the typed views either, an adapter hands over what
+        # it saw as it is (`plain_headers`, `record_plain`): no view is built.
+        self.plain = self._encodes and all(
+            hook is None
+            for hook in (
+                settings.identify_user,
+                settings.identify_company,
+                settings.session_token,
+                settings.metadata,
+                settings.skip,
+            )
+        )
+        name = settings.transaction_id_header
+        self._tid_key = None if name is None else name.lower()
+        # A header's name as it came (bytes or str) -> `plain_name`'s entry.
+        self._names: dict[bytes | str, tuple[str, str, bool]] = {}
+        # A content type -> `_media_kind`'s answer.
+        self._media_kinds: dict[str, tuple[str, bool, bool, bool]] = {}
         if settings.sampling:
             client.app_config()  # starts keeping the config fresh
         if settings.governance and direction == "Incoming":
@@ -792,7 +810,7 @@ class Capture:
 
     def transaction_id(self, headers: Mapping[str, str]) -> str:
         """The exchange's transaction id: the request's own header's, or a new one."""
-        name = self.settings.transaction_id_header
+        name = self._tid_key
         if name is not None:
             given = headers.get(name)
             if given and len(given) <= 256 and given.isprintable():
@@ -1110,3 +1128,251 @@ class Capture:
             body=body,
             transfer_encoding=transfer_encoding,
         )
+
+    # --- the plain path: no hook reads the views, so none is built ---
+
+    def header_entry(self, name: str) -> tuple[str, str, bool]:
+        """(`name`, its lowercase, whether it is private)."""
+        return name, name.lower(), self._privacy.header(name)
+
+    def plain_name(self, raw: bytes | str, name: str) -> tuple[str, str, bool]:
+        """`header_entry(name)` for a header spelled `raw`, remembered by `raw`."""
+        names = self._names
+        if len(names) > 4096:  # names an attacker makes up must not grow it for ever
+            names.clear()
+        entry = names[raw] = self.header_entry(name)
+        return entry
+
+    def plain_headers(self, pairs: Iterable[tuple[bytes, bytes]]) -> PlainHeaders:
+        """ASGI's (or httpx's) byte pairs, decoded as latin-1 as `Headers.from_raw`
+        decodes them, as `PlainHeaders`."""
+        names = self._names
+        values: dict[str, str] = {}
+        shown: dict[str, str] = {}
+        try:
+            for raw_name, raw_value in pairs:
+                entry = names.get(raw_name)
+                if entry is None:
+                    entry = self.plain_name(raw_name, raw_name.decode("latin-1"))
+                name, key, private = entry
+                value = raw_value.decode("latin-1")
+                if key in values:
+                    add_plain(values, shown, entry, value)
+                else:
+                    values[key] = value
+                    shown[name] = DEFAULT_MASK if private else value
+        except TypeError:  # an unhashable name (a bytearray): the general way
+            return self.plain_of(Headers.from_raw(pairs))
+        return values, shown
+
+    def plain_str_headers(self, pairs: Iterable[tuple[str, str]]) -> PlainHeaders:
+        """Pairs of str (WSGI's), as `Headers` reads them, as `PlainHeaders`."""
+        names = self._names
+        values: dict[str, str] = {}
+        shown: dict[str, str] = {}
+        for raw_name, value in pairs:
+            entry = names.get(raw_name)
+            if entry is None:
+                entry = self.plain_name(raw_name, raw_name)
+            name, key, private = entry
+            if key in values:
+                add_plain(values, shown, entry, value)
+            else:
+                values[key] = value
+                shown[name] = DEFAULT_MASK if private else value
+        return values, shown
+
+    def plain_of(self, headers: Headers) -> PlainHeaders:
+        """`headers` as `PlainHeaders`."""
+        private = self._privacy.header
+        values: dict[str, str] = {}
+        shown: dict[str, str] = {}
+        for key, (name, value) in headers._by_lower.items():
+            values[key] = value
+            shown[name] = DEFAULT_MASK if private(name) else value
+        return values, shown
+
+    def record_plain(
+        self,
+        method: str,
+        url: str,
+        peer: str | None,
+        request_headers: PlainHeaders,
+        request_body: bytes,
+        request_size: int,
+        status: int | None,
+        response_headers: PlainHeaders | None,
+        response_body: bytes,
+        response_size: int,
+        started: datetime,
+        ended: datetime,
+        transaction_id: str,
+        blocked_by: str | None,
+    ) -> bool | None:
+        """`record` from what the adapter saw, as it saw it, for a `plain` capture: the
+        event's JSON written with no view and no model built. The response is there
+        when `status` is not None (with `response_headers`). Never raises. None when
+        the model path must decide: the adapter then calls `record` with the views.
+
+        The same event as `record`'s (tests/integrations/test_capture_encoder.py
+        holds the two to the same bytes); `encoder` is the general form.
+        """
+        try:
+            settings = self.settings
+            if settings.skip_paths and (urlsplit(url).path or "/") in settings.skip_paths:
+                return False
+            request_values = request_headers[0]
+            trusted = settings.trusted_proxies
+            ip_address = (
+                peer if peer is None or not trusted else client_ip(peer, request_values, trusted)
+            )
+            weigh = None
+            if settings.sampling:
+                weight_of = self.client._steering.weight
+
+                def fields() -> dict[str, str]:
+                    out = {"request.verb": method, "request.route": route_of(url)}
+                    if ip_address:
+                        out["request.ip_address"] = ip_address
+                    if status:
+                        out["response.status"] = str(status)
+                    return out
+
+                def weigh() -> int | None:
+                    return weight_of(fields, None, None)
+
+            def build(weight: int | None) -> bytes:
+                time_text = _time_text
+                request: dict[str, object] = {
+                    "time": time_text(started),
+                    "uri": url,
+                    "verb": method,
+                    "headers": request_headers[1],
+                }
+                if ip_address is not None:
+                    request["ip_address"] = ip_address
+                if request_size and settings.log_body:
+                    body, transfer_encoding = self._plain_body(
+                        request_body, request_size, request_values
+                    )
+                    if body is not None:
+                        request["body"] = body
+                    if transfer_encoding is not None:
+                        request["transfer_encoding"] = transfer_encoding
+                event: dict[str, object] = {"request": request, "transaction_id": transaction_id}
+                if status is not None and response_headers is not None:
+                    response: dict[str, object] = {
+                        "time": time_text(ended),
+                        "status": status,
+                        "headers": response_headers[1],
+                    }
+                    if response_size and settings.log_body:
+                        body, transfer_encoding = self._plain_body(
+                            response_body, response_size, response_headers[0]
+                        )
+                        if body is not None:
+                            response["body"] = body
+                        if transfer_encoding is not None:
+                            response["transfer_encoding"] = transfer_encoding
+                    event["response"] = response
+                event["direction"] = self.direction
+                if weight is not None:
+                    event["weight"] = weight
+                if blocked_by is not None:
+                    event["blocked_by"] = blocked_by
+                out: bytes = _orjson.dumps(event)
+                return out
+
+            return bool(self.client._queue_built(build, weigh))
+        except (TypeError, ValueError, _wire._NotFast):
+            return None  # orjson refused a text (a lone surrogate), or a time
+        except Exception:
+            logger.exception("moesifapi: could not capture %s %s", method, url)
+            return False
+
+    def _plain_body(
+        self, body: bytes, size: int, values: Mapping[str, str]
+    ) -> tuple[object, str | None]:
+        """`body_fields(body, size, values, ...)` for the encoder, with ``log_body`` on
+        and a body (`size`): what the content type says is remembered."""
+        settings = self.settings
+        limit = settings.max_body_bytes
+        if size > limit or "content-encoding" in values:
+            return body_fields(body, size, values, settings, self._privacy, _wire_json)
+        content_type = values.get("content-type", "")
+        kind = self._media_kinds.get(content_type)
+        if kind is None:
+            kind = self._media_kind(content_type)
+        media, size_only, is_json, is_text = kind
+        if size_only:
+            return size_marker(f"{media} is logged as size only", size), None
+        if is_json or (not media and body[:1] in _OPENERS):
+            parsed = _wire_json(body, self._privacy)
+            if parsed is not _NOT_JSON:
+                return parsed, None
+        if is_text:
+            try:
+                body.decode("utf-8")
+            except UnicodeDecodeError:
+                return size_marker("not UTF-8 text", size), None
+            return _base64(body), "base64"
+        return size_marker(f"{media} is not text", size), None
+
+    def _media_kind(self, content_type: str) -> tuple[str, bool, bool, bool]:
+        """(the media type, whether it is logged as size only, whether it is JSON,
+        whether it is text) as `body_fields` reads a content type."""
+        media = _media_type({"content-type": content_type})
+        is_json = _JSON_TYPE.match(media) is not None
+        is_text = is_json or not media or media.startswith("text/") or media in _TEXT_TYPES
+        kind = (media, media in self.settings.size_only_media_types, is_json, is_text)
+        kinds = self._media_kinds
+        if len(kinds) > 256:
+            kinds.clear()
+        kinds[content_type] = kind
+        return kind
+
+
+PlainHeaders: TypeAlias = "tuple[dict[str, str], dict[str, str]]"
+"""Headers as a plain capture keeps them: (each value by its lowercase name, repeated
+ones joined with ``", "`` as `Headers` joins them; the event's headers by name as first
+spelled, private ones masked). The first serves lookups of lowercase names (a plain
+`Mapping` for `client_ip` and `body_fields`); the second is written as it is."""
+
+
+def add_plain(
+    values: dict[str, str], shown: dict[str, str], entry: tuple[str, str, bool], value: str
+) -> None:
+    """Add one header to `PlainHeaders`' dicts (`Capture.plain_name`'s `entry`): a
+    repeated name is joined to its first value, under its first spelling."""
+    _, key, private = entry
+    seen = values.get(key)
+    if seen is None:
+        values[key] = value
+        shown[entry[0]] = DEFAULT_MASK if private else value
+        return
+    joined = values[key] = f"{seen}, {value}"
+    first = next(name for name in shown if name.lower() == key)
+    shown[first] = DEFAULT_MASK if private else joined
+
+
+def plain_view(headers: PlainHeaders) -> Headers:
+    """`PlainHeaders` as the `Headers` the hooks get (the same as `Headers` of the
+    pairs they came from)."""
+    values, shown = headers
+    view = Headers.__new__(Headers)
+    pairs = zip(shown, values.items(), strict=True)
+    view._by_lower = {key: (name, value) for name, (key, value) in pairs}
+    return view
+
+
+_utc_millis: Callable[[datetime], str | None] | None = getattr(_wire._speedups, "utc_millis", None)
+
+
+def _time_text(value: datetime) -> str:
+    """`_wire._fast_time`, with the C speed-up's answer for a UTC `datetime` first (the
+    same text: both keep the millisecond, truncated)."""
+    if _utc_millis is not None:
+        text = _utc_millis(value)
+        if text is not None:
+            return text
+    return _wire._fast_time(value)

@@ -22,6 +22,7 @@ and the exchange goes on uncaptured; the app's own exceptions pass through uncha
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
@@ -37,6 +38,7 @@ from ._capture import (
     CapturedResponse,
     Headers,
     blocked_answer,
+    plain_view,
     settings_from,
 )
 
@@ -45,7 +47,7 @@ if TYPE_CHECKING:
 
     from .._client import MoesifClient
     from .._governance import GovernanceDecision
-    from ._capture import CaptureOptions
+    from ._capture import CaptureOptions, PlainHeaders
 
 __all__ = ["MoesifMiddleware"]
 
@@ -60,11 +62,11 @@ ASGIApp: TypeAlias = Callable[[Scope, Receive, Send], Awaitable[None]]
 _DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
 
 
-def _now() -> datetime:
-    return datetime.now(timezone.utc)
+# The time now, in UTC: `datetime.now(timezone.utc)` with no Python frame of its own.
+_now: Callable[[], datetime] = functools.partial(datetime.now, timezone.utc)
 
 
-def _url(scope: Scope, headers: Headers) -> str:
+def _url(scope: Scope, headers: Mapping[str, str]) -> str:
     scheme = scope.get("scheme") or "http"
     host = headers.get("host")
     if not host:
@@ -109,6 +111,7 @@ class _Exchange:
         "extra_headers",
         "finished",
         "middleware",
+        "plain",
         "recorded",
         "request_headers",
         "request_tap",
@@ -129,8 +132,20 @@ class _Exchange:
         self.app_receive = receive
         self.server_send = send
         self.started = _now()
-        self.request_headers = Headers.from_raw(scope.get("headers") or ())
-        self.url = _url(scope, self.request_headers)
+        capture = middleware.capture
+        raw = scope.get("headers") or ()
+        # A plain capture (no hook reads the views) keeps the headers as it writes
+        # them; the view is built only if governance asks for it (`request`).
+        headers: Mapping[str, str]
+        self.request_headers: Headers | None
+        if capture.plain:
+            self.plain: PlainHeaders | None = capture.plain_headers(raw)
+            self.request_headers = None
+            headers = self.plain[0]
+        else:
+            self.plain = None
+            self.request_headers = headers = Headers.from_raw(raw)
+        self.url = _url(scope, headers)
         limit = middleware._limit
         self.request_tap = BodyTap(limit)
         self.response_tap = BodyTap(limit)
@@ -141,7 +156,7 @@ class _Exchange:
         self.trailers = False
         self.finished = False
         self.recorded = False
-        self.tid = middleware.capture.transaction_id(self.request_headers)
+        self.tid = capture.transaction_id(headers)
         self.extra_headers: list[tuple[bytes, bytes]] = []
         tid_header = middleware._tid_header
         if tid_header is not None:
@@ -151,10 +166,14 @@ class _Exchange:
 
     def request(self) -> CapturedRequest:
         client = self.scope.get("client")
+        headers = self.request_headers
+        if headers is None:
+            assert self.plain is not None
+            headers = self.request_headers = plain_view(self.plain)
         return CapturedRequest(
             method=self.scope.get("method") or "GET",
             url=self.url,
-            headers=self.request_headers,
+            headers=headers,
             body=self.request_tap.captured(),
             body_size=self.request_tap.size,
             client_address=client[0] if client else None,
@@ -167,6 +186,30 @@ class _Exchange:
         self.recorded = True
         try:
             code = self.status if status is None else status
+            ended = _now()
+            capture = self.middleware.capture
+            plain = self.plain
+            if plain is not None:
+                client = self.scope.get("client")
+                request_tap, response_tap = self.request_tap, self.response_tap
+                queued = capture.record_plain(
+                    self.scope.get("method") or "GET",
+                    self.url,
+                    client[0] if client else None,
+                    plain,
+                    request_tap.captured(),
+                    request_tap.size,
+                    code,
+                    None if code is None else capture.plain_headers(self.response_headers),
+                    response_tap.captured(),
+                    response_tap.size,
+                    self.started,
+                    ended,
+                    self.tid,
+                    blocked_by,
+                )
+                if queued is not None:
+                    return
             response = None
             if code is not None:
                 response = CapturedResponse(
@@ -175,11 +218,11 @@ class _Exchange:
                     body=self.response_tap.captured(),
                     body_size=self.response_tap.size,
                 )
-            self.middleware.capture.record(
+            capture.record(
                 self.request(),
                 response,
                 self.started,
-                _now(),
+                ended,
                 transaction_id=self.tid,
                 blocked_by=blocked_by,
             )

@@ -23,8 +23,9 @@ and the request goes on uncaptured; the app's own exceptions pass through unchan
 
 from __future__ import annotations
 
+import functools
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime, timezone
 from functools import lru_cache
 from http import HTTPStatus
@@ -32,13 +33,16 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 from urllib.parse import quote
 
 from .._client import MoesifClient
+from .._masking import DEFAULT_MASK
 from ._capture import (
     BodyTap,
     Capture,
     CapturedRequest,
     CapturedResponse,
     Headers,
+    add_plain,
     blocked_answer,
+    plain_view,
     settings_from,
 )
 
@@ -48,7 +52,7 @@ if TYPE_CHECKING:
     from typing_extensions import Unpack
 
     from .._governance import GovernanceDecision
-    from ._capture import CaptureOptions
+    from ._capture import CaptureOptions, PlainHeaders
 
 __all__ = ["MoesifMiddleware"]
 
@@ -57,8 +61,8 @@ logger = logging.getLogger("moesifapi")
 HeaderList: TypeAlias = "list[tuple[str, str]]"
 
 
-def _now() -> datetime:
-    return datetime.now(timezone.utc)
+# The time now, in UTC: `datetime.now(timezone.utc)` with no Python frame of its own.
+_now: Callable[[], datetime] = functools.partial(datetime.now, timezone.utc)
 
 
 class MoesifMiddleware:
@@ -84,6 +88,9 @@ class MoesifMiddleware:
         self.settings = settings
         self.capture = Capture(self.client, settings, "Incoming")
         self._limit = settings.max_body_bytes if settings.log_body else 0
+        # environ key -> `Capture.header_entry` of its header, `()` for a key that
+        # is no header (`plain_request_headers`).
+        self._environ_names: dict[str, tuple[str, str, bool] | tuple[()]] = {}
 
     def close(self) -> None:
         """Close the client if the middleware made it; a client it was given stays open."""
@@ -107,6 +114,7 @@ class _Exchange:
         "method",
         "middleware",
         "peer",
+        "plain",
         "recorded",
         "request_headers",
         "request_tap",
@@ -126,11 +134,24 @@ class _Exchange:
         self.started = _now()
         self.middleware = middleware
         self.server_start_response = start_response
-        self.request_headers = headers = request_headers(environ)
+        capture = middleware.capture
+        # A plain capture (no hook reads the views) keeps the headers as it writes
+        # them; the view is built only if governance asks for it (`request`).
+        headers: Mapping[str, str]
+        self.request_headers: Headers | None
+        if capture.plain:
+            self.plain: PlainHeaders | None = plain_request_headers(
+                capture, middleware._environ_names, environ
+            )
+            self.request_headers = None
+            headers = self.plain[0]
+        else:
+            self.plain = None
+            self.request_headers = headers = request_headers(environ)
         self.url = request_url(environ)
         self.method: str = environ.get("REQUEST_METHOD") or "GET"
         self.peer: str | None = environ.get("REMOTE_ADDR") or None
-        self.tid = middleware.capture.transaction_id(headers)
+        self.tid = capture.transaction_id(headers)
         limit = middleware._limit
         self.request_tap = BodyTap(limit)
         self.response_tap = BodyTap(limit)
@@ -226,10 +247,14 @@ class _Exchange:
     # --- the event ---
 
     def request(self, body: bytes, size: int) -> CapturedRequest:
+        headers = self.request_headers
+        if headers is None:
+            assert self.plain is not None
+            headers = self.request_headers = plain_view(self.plain)
         return CapturedRequest(
             method=self.method,
             url=self.url,
-            headers=self.request_headers,
+            headers=headers,
             body=body,
             body_size=size,
             client_address=self.peer,
@@ -242,7 +267,29 @@ class _Exchange:
         try:
             tap = self.request_tap
             response_tap = self.response_tap
-            self.middleware.capture.record(
+            ended = _now()
+            capture = self.middleware.capture
+            plain = self.plain
+            if plain is not None:
+                queued = capture.record_plain(
+                    self.method,
+                    self.url,
+                    self.peer,
+                    plain,
+                    tap.captured(),
+                    tap.size,
+                    self.status or 500,
+                    capture.plain_str_headers(self.response_headers),
+                    response_tap.captured(),
+                    response_tap.size,
+                    self.started,
+                    ended,
+                    self.tid,
+                    blocked_by,
+                )
+                if queued is not None:
+                    return
+            capture.record(
                 self.request(tap.captured(), tap.size),
                 CapturedResponse(
                     status=self.status or 500,
@@ -251,7 +298,7 @@ class _Exchange:
                     body_size=response_tap.size,
                 ),
                 self.started,
-                _now(),
+                ended,
                 transaction_id=self.tid,
                 blocked_by=blocked_by,
             )
@@ -464,6 +511,48 @@ def request_headers(environ: WSGIEnvironment) -> Headers:
     elif "HTTP_CONTENT_LENGTH" in environ:
         pairs.append(("Content-Length", environ["HTTP_CONTENT_LENGTH"]))
     return Headers(pairs)
+
+
+def plain_request_headers(
+    capture: Capture,
+    names: dict[str, tuple[str, str, bool] | tuple[()]],
+    environ: WSGIEnvironment,
+) -> PlainHeaders:
+    """`request_headers` as `PlainHeaders` for a plain capture; `names` remembers what
+    each environ key is (`MoesifMiddleware._environ_names`)."""
+    values: dict[str, str] = {}
+    shown: dict[str, str] = {}
+    for key, value in environ.items():
+        entry = names.get(key)
+        if entry is None:
+            if len(names) > 4096:  # keys an attacker makes up must not grow it for ever
+                names.clear()
+            is_header = key[:5] == "HTTP_" and key not in _CGI_COPIES
+            entry = names[key] = capture.header_entry(_header_name(key)) if is_header else ()
+        if entry and isinstance(value, str):
+            name, lowered, private = entry
+            if lowered in values:
+                add_plain(values, shown, entry, value)
+            else:
+                values[lowered] = value
+                shown[name] = DEFAULT_MASK if private else value
+    content_type = environ.get("CONTENT_TYPE")
+    if content_type or "HTTP_CONTENT_TYPE" in environ:
+        add_plain(
+            values,
+            shown,
+            capture.header_entry("Content-Type"),
+            content_type or environ["HTTP_CONTENT_TYPE"],
+        )
+    length = environ.get("CONTENT_LENGTH")
+    if length or "HTTP_CONTENT_LENGTH" in environ:
+        add_plain(
+            values,
+            shown,
+            capture.header_entry("Content-Length"),
+            length or environ["HTTP_CONTENT_LENGTH"],
+        )
+    return values, shown
 
 
 # Some servers pass these on as HTTP_ keys too; PEP 3333's are the CGI ones.

@@ -765,3 +765,32 @@ async def test_fastapi_add_middleware_logs_an_endpoint_that_raises_as_a_500(
     (event,) = delivered(client, collector)
     assert event["response"]["status"] == 500
     assert event["request"]["uri"] == "http://api.test/boom"
+
+
+async def test_a_plain_capture_writes_what_a_capture_with_hooks_writes(
+    client: MoesifClient, collector: Collector
+) -> None:
+    plain = MoesifMiddleware(hello(), client=client, governance=False)
+    hooked = MoesifMiddleware(
+        hello(), client=client, governance=False, metadata=lambda req, resp: None
+    )
+    assert plain.capture.plain
+    assert not hooked.capture.plain
+    for middleware in (plain, hooked):
+        scope = http_scope()
+        scope["headers"] = [
+            *scope["headers"],
+            (b"authorization", b"Bearer x"),
+            (b"X-Tag", b"one"),
+            (b"x-tag", b"two"),
+        ]
+        peer = Peer()
+        await middleware(scope, peer.receive, peer.send)
+        assert (peer.status, peer.body) == (200, b"hello")
+    first, second = delivered(client, collector)
+    for event in (first, second):
+        del event["transaction_id"], event["response"]["headers"]["x-moesif-transaction-id"]
+        del event["request"]["time"], event["response"]["time"]
+    assert first == second
+    assert first["request"]["headers"]["authorization"] == "***"
+    assert first["request"]["headers"]["X-Tag"] == "one, two"

@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+import attrs
 import httpx
 import orjson
 import pytest
@@ -27,7 +28,7 @@ from moesifapi import AppConfig, EventModel, MoesifClient
 from moesifapi._wire import encode_item
 from moesifapi.integrations import CapturedRequest, CapturedResponse, CaptureSettings, Headers
 from moesifapi.integrations import _capture as capture_module
-from moesifapi.integrations._capture import Capture
+from moesifapi.integrations._capture import Capture, plain_view
 from moesifapi.testing import Collector
 
 STARTED = datetime(2024, 5, 1, 12, 0, 0, 123456, tzinfo=timezone.utc)
@@ -327,3 +328,158 @@ def test_a_private_name_outside_ascii_is_masked_in_any_case(
     assert Capture(client, settings_).record(request, None, STARTED, ENDED, transaction_id="t")
     client.flush()
     assert collector.events[0]["request"]["body"] == {"CLÉ": "***", "other": 1}
+
+
+# --- the plain path: no hook, so the adapters hand over what they saw as it is ---
+
+
+def _plain_capture(client: MoesifClient, exchange: dict[str, Any]) -> Capture:
+    options = CaptureSettings(
+        max_body_bytes=exchange["max_body_bytes"],
+        sampling=exchange["sampling"],
+        governance=False,
+        private_headers=exchange["private_headers"],
+        size_only_media_types=exchange["size_only"],
+    )
+    capture = Capture(client, options, exchange["direction"])
+    assert capture.plain
+    return capture
+
+
+def _raw(headers: Headers, as_bytes: bool) -> list[tuple[Any, Any]]:
+    # Each value as its own pair again, so that repeated names come in repeated.
+    pairs: list[tuple[Any, Any]] = []
+    for name, joined in headers.items():
+        for value in joined.split(", ") if joined else [joined]:
+            pairs.append((name.encode(), value.encode()) if as_bytes else (name, value))
+    return pairs
+
+
+def _plain_and_model(
+    capture: Capture, exchange: dict[str, Any], as_bytes: bool
+) -> tuple[bytes, bytes]:
+    """(`record_plain`'s bytes, the model path's bytes) for one exchange whose headers
+    come as ASGI's byte pairs (`as_bytes`) or as WSGI's str pairs."""
+    request, response = exchange["request"], exchange["response"]
+    read = capture.plain_headers if as_bytes else capture.plain_str_headers
+    view = Headers.from_raw if as_bytes else Headers
+    request_pairs = _raw(request.headers, as_bytes)
+    response_pairs = None if response is None else _raw(response.headers, as_bytes)
+    built: list[bytes] = []
+    weights: list[int | None] = []
+
+    def queue_built(
+        build: Callable[[int | None], bytes], weigh: Callable[[], int | None] | None
+    ) -> bool:
+        weight = None if weigh is None else weigh()
+        weights.append(weight)
+        built.append(build(weight))
+        return True
+
+    capture.client._queue_built = queue_built  # type: ignore[method-assign]
+    queued = capture.record_plain(
+        request.method,
+        request.url,
+        request.client_address,
+        read(request_pairs),
+        request.body,
+        request.body_size,
+        None if response is None else response.status,
+        None if response_pairs is None else read(response_pairs),
+        b"" if response is None else response.body,
+        0 if response is None else response.body_size,
+        STARTED,
+        ENDED,
+        "tid-1",
+        exchange["blocked_by"],
+    )
+    assert queued is True
+    request_view = attrs.evolve(request, headers=view(request_pairs))
+    response_view = (
+        None if response is None else attrs.evolve(response, headers=view(response_pairs))
+    )
+    event = capture.event(
+        request_view,
+        response_view,
+        STARTED,
+        ENDED,
+        transaction_id="tid-1",
+        blocked_by=exchange["blocked_by"],
+    )
+    assert isinstance(event, EventModel)
+    if weights[0] is not None:
+        event.weight = weights[0]
+    return built[0], encode_item(event)
+
+
+@pytest.mark.usefixtures("json_reader")
+@settings(
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    exchange=_exchanges(),
+    rate=st.sampled_from([None, 100, 50, 1]),
+    as_bytes=st.booleans(),
+    private_headers=st.sampled_from([[], ["x-tag"], ["Accept", "content-type"]]),
+    size_only=st.sampled_from([[], ["text/plain"], ["application/json", ""]]),
+)
+def test_the_plain_path_writes_what_the_model_path_writes(
+    client: MoesifClient,
+    exchange: dict[str, Any],
+    rate: int | None,
+    as_bytes: bool,
+    private_headers: list[str],
+    size_only: list[str],
+) -> None:
+    client._steering.config = AppConfig(sample_rate=rate)
+    client._steering.rand = lambda: 0.0  # kept, whatever the rate: the weight shows it
+    exchange.update(private_headers=private_headers, size_only=size_only)
+    capture = _plain_capture(client, exchange)
+    for _ in range(2):  # the second time from what the capture remembered
+        plain, model = _plain_and_model(capture, exchange, as_bytes)
+        assert orjson.loads(plain) == orjson.loads(model)
+        bodies = [exchange["request"].body]
+        if exchange["response"] is not None:
+            bodies.append(exchange["response"].body)
+        if all(_spelled_canonically(body) for body in bodies):
+            assert plain == model
+
+
+_environ_keys = st.sampled_from(
+    [
+        "HTTP_ACCEPT",
+        "HTTP_X_TAG",
+        "HTTP_x_tag",
+        "HTTP_AUTHORIZATION",
+        "HTTP_CONTENT_TYPE",
+        "HTTP_CONTENT_LENGTH",
+        "HTTP_content_type",
+        "CONTENT_TYPE",
+        "CONTENT_LENGTH",
+        "SERVER_NAME",
+        "wsgi.url_scheme",
+    ]
+)
+
+
+@settings(deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    environ=st.dictionaries(_environ_keys, st.one_of(st.text(max_size=6), st.integers())),
+    private_headers=st.sampled_from([[], ["x-tag"], ["content-type"]]),
+)
+def test_plain_request_headers_read_the_environ_as_request_headers_does(
+    client: MoesifClient, environ: dict[str, Any], private_headers: list[str]
+) -> None:
+    from moesifapi.integrations.wsgi import plain_request_headers, request_headers
+
+    capture = Capture(
+        client,
+        CaptureSettings(private_headers=private_headers, sampling=False, governance=False),
+    )
+    names: dict[str, Any] = {}
+    expected = request_headers(environ)
+    for _ in range(2):  # the second time from what `names` remembered
+        values, shown = plain_request_headers(capture, names, environ)
+        assert shown == capture._headers(expected)
+        assert values == {key: value for key, (_, value) in expected._by_lower.items()}
+        assert plain_view((values, shown))._by_lower == expected._by_lower

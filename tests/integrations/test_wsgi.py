@@ -830,3 +830,50 @@ def test_headers_come_from_http_keys_and_content_type_and_length() -> None:
         "Content-Type": "application/json",
         "Content-Length": "2",
     }
+
+
+def test_a_header_the_plain_path_cannot_write_gets_the_model_paths_error(
+    client: MoesifClient, collector: Collector, caplog: pytest.LogCaptureFixture
+) -> None:
+    def odd_app(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        start_response("200 OK", [("Content-Type", "text/plain"), ("X-Odd", "a\udcffb")])
+        return [b"hello"]
+
+    middleware = MoesifMiddleware(odd_app, client=client)
+    assert middleware.capture.plain  # no hook: what was seen goes as it is
+    with caplog.at_level("ERROR", logger="moesifapi"):
+        assert serve(middleware, environ_for(), Server()) == b"hello"
+    assert delivered(client, collector) == []
+    assert "response.headers.X-Odd" in caplog.text  # the model path says what is wrong
+
+
+def test_a_plain_capture_writes_what_a_capture_with_hooks_writes(
+    client: MoesifClient, collector: Collector
+) -> None:
+    environ = {
+        **environ_for("/items?page=2", "POST", b'{"a": 1, "password": "pw"}'),
+        "CONTENT_TYPE": "application/json",
+        "HTTP_AUTHORIZATION": "Bearer x",
+        "HTTP_X_TAG": "one",
+    }
+
+    def reading_app(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        environ["wsgi.input"].read()
+        return hello_app(environ, start_response)
+
+    plain = MoesifMiddleware(reading_app, client=client, governance=False)
+    hooked = MoesifMiddleware(
+        reading_app, client=client, governance=False, metadata=lambda req, resp: None
+    )
+    assert plain.capture.plain
+    assert not hooked.capture.plain
+    for middleware in (plain, hooked):
+        environ["wsgi.input"] = io.BytesIO(b'{"a": 1, "password": "pw"}')
+        assert serve(middleware, dict(environ), Server()) == b"hello"
+    first, second = delivered(client, collector)
+    for event in (first, second):
+        del event["transaction_id"], event["response"]["headers"]["X-Moesif-Transaction-Id"]
+        del event["request"]["time"], event["response"]["time"]
+    assert first == second
+    assert first["request"]["headers"]["Authorization"] == "***"
+    assert first["request"]["body"] == {"a": 1, "password": "***"}
