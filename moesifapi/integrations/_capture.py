@@ -684,11 +684,28 @@ def body_fields(
     if media in settings.size_only_media_types:
         return size_marker(f"{media} is logged as size only", size), None
     is_json = _JSON_TYPE.match(media) is not None
-    if is_json or (not media and body[:1] in (b"{", b"[")):
-        parsed = json_value(body, privacy if privacy is not None else Privacy(settings))
+    is_text = is_json or not media or media.startswith("text/") or media in _TEXT_TYPES
+    if privacy is None:
+        privacy = Privacy(settings)
+    return _readable_body(body, size, media, is_json, is_text, json_value, privacy)
+
+
+def _readable_body(
+    body: bytes,
+    size: int,
+    media: str,
+    is_json: bool,
+    is_text: bool,
+    json_value: Callable[[bytes, Privacy], object],
+    privacy: Privacy,
+) -> tuple[object, str | None]:
+    """`body_fields` once the body is within the cap, decoded and of a `media` type
+    that is logged: JSON as JSON, other text as base64, else a size marker."""
+    if is_json or (not media and body[:1] in _OPENERS):
+        parsed = json_value(body, privacy)
         if parsed is not _NOT_JSON:
             return parsed, None
-    if is_json or not media or media.startswith("text/") or media in _TEXT_TYPES:
+    if is_text:
         try:
             body.decode("utf-8")
         except UnicodeDecodeError:
@@ -1306,17 +1323,7 @@ class Capture:
         media, size_only, is_json, is_text = kind
         if size_only:
             return size_marker(f"{media} is logged as size only", size), None
-        if is_json or (not media and body[:1] in _OPENERS):
-            parsed = _wire_json(body, self._privacy)
-            if parsed is not _NOT_JSON:
-                return parsed, None
-        if is_text:
-            try:
-                body.decode("utf-8")
-            except UnicodeDecodeError:
-                return size_marker("not UTF-8 text", size), None
-            return _base64(body), "base64"
-        return size_marker(f"{media} is not text", size), None
+        return _readable_body(body, size, media, is_json, is_text, _wire_json, self._privacy)
 
     def _media_kind(self, content_type: str) -> tuple[str, bool, bool, bool]:
         """(the media type, whether it is logged as size only, whether it is JSON,

@@ -495,21 +495,15 @@ def _header_name(key: str) -> str:
 
 def request_headers(environ: WSGIEnvironment) -> Headers:
     """The request's headers, from the HTTP_* keys and CONTENT_TYPE / CONTENT_LENGTH."""
-    content_type = environ.get("CONTENT_TYPE")
-    length = environ.get("CONTENT_LENGTH")
     pairs = [
         (_header_name(key), value)
         for key, value in environ.items()
         if key[:5] == "HTTP_" and key not in _CGI_COPIES and isinstance(value, str)
     ]
-    if content_type:
-        pairs.append(("Content-Type", content_type))
-    elif "HTTP_CONTENT_TYPE" in environ:
-        pairs.append(("Content-Type", environ["HTTP_CONTENT_TYPE"]))
-    if length:
-        pairs.append(("Content-Length", length))
-    elif "HTTP_CONTENT_LENGTH" in environ:
-        pairs.append(("Content-Length", environ["HTTP_CONTENT_LENGTH"]))
+    for cgi_key, http_key, name in _CGI_HEADERS:
+        value = environ.get(cgi_key)
+        if value or http_key in environ:
+            pairs.append((name, value or environ[http_key]))
     return Headers(pairs)
 
 
@@ -536,23 +530,18 @@ def plain_request_headers(
             else:
                 values[lowered] = value
                 shown[name] = DEFAULT_MASK if private else value
-    content_type = environ.get("CONTENT_TYPE")
-    if content_type or "HTTP_CONTENT_TYPE" in environ:
-        add_plain(
-            values,
-            shown,
-            capture.header_entry("Content-Type"),
-            content_type or environ["HTTP_CONTENT_TYPE"],
-        )
-    length = environ.get("CONTENT_LENGTH")
-    if length or "HTTP_CONTENT_LENGTH" in environ:
-        add_plain(
-            values,
-            shown,
-            capture.header_entry("Content-Length"),
-            length or environ["HTTP_CONTENT_LENGTH"],
-        )
+    for cgi_key, http_key, name in _CGI_HEADERS:
+        value = environ.get(cgi_key)
+        if value or http_key in environ:
+            add_plain(values, shown, capture.header_entry(name), value or environ[http_key])
     return values, shown
+
+
+# The two headers PEP 3333 passes as CGI keys, each with its HTTP_ copy and its name.
+_CGI_HEADERS = (
+    ("CONTENT_TYPE", "HTTP_CONTENT_TYPE", "Content-Type"),
+    ("CONTENT_LENGTH", "HTTP_CONTENT_LENGTH", "Content-Length"),
+)
 
 
 # Some servers pass these on as HTTP_ keys too; PEP 3333's are the CGI ones.
