@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import threading
 import weakref
 from collections.abc import AsyncGenerator, Mapping, Sequence
 from types import TracebackType
@@ -276,20 +277,34 @@ class AsyncMoesifClient(SteeringCalls, QueueCalls):
 
     @staticmethod
     async def _overlap(effect: Overlap) -> None:
-        # gzip in the loop's executor while the loop's thread encodes (as it did all of
-        # the plan before), then the last sub-batch's gzip awaited. Cancelled in that
-        # wait, the thread stops after the run it is on; nothing was sent.
+        # gzip on a thread of its own, as in the sync client (the loop's default
+        # executor may be busy with other work, and would then hold the gzip up), while
+        # the loop's thread encodes; then the last sub-batch's gzip awaited. Cancelled
+        # in that wait, the thread stops after the run it is on, by itself; nothing was
+        # sent.
         pipeline = effect.pipeline
+        loop = asyncio.get_running_loop()
+        compressed: asyncio.Future[None] = loop.create_future()
+
+        def compress() -> None:
+            try:
+                pipeline.compress()  # never raises
+            finally:
+                with contextlib.suppress(RuntimeError):  # that loop is closed already
+                    loop.call_soon_threadsafe(_wake, compressed)
+
+        worker = threading.Thread(target=compress, name="moesifapi-gzip", daemon=True)
         try:
-            worker = asyncio.get_running_loop().run_in_executor(None, pipeline.compress)
-        except RuntimeError:  # the executor is shut down: the engine plans on one thread
+            worker.start()
+        except RuntimeError:  # no thread to be had: the engine plans on one thread
             return
         pipeline.encode()
         try:
-            await worker
+            await compressed
         except BaseException:
             pipeline.abort()
             raise
+        worker.join()  # it has told us it is done: it is ending, or has ended
 
     async def _run_lanes(self, effect: Concurrently) -> None:
         # A few requests in flight at once: against a distant server each is mostly

@@ -12,6 +12,7 @@ the one-thread plan.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import gzip
 import threading
 import types
@@ -454,3 +455,39 @@ async def test_a_cancelled_async_call_stops_the_compressing_and_sends_nothing(
     await client.aclose()
 
     assert collector.requests == []
+
+
+async def test_the_gzip_runs_on_a_thread_of_its_own_even_with_the_loops_executor_busy(
+    kind: str,
+    collector: Collector,
+    base_url: str,
+    events: list[EventModel],
+    compress_threads: list[str],
+) -> None:
+    # The loop's default executor held by other work for the whole call: a gzip queued
+    # there would wait behind it (and the call with it) until that work ends.
+    loop = asyncio.get_running_loop()
+    busy = concurrent.futures.ThreadPoolExecutor(max_workers=1)
+    loop.set_default_executor(busy)
+    release, holding = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        holding.set()
+        release.wait(10)
+
+    held = loop.run_in_executor(None, hold)
+    assert holding.wait(10)
+    client = make(kind, base_url)
+    try:
+        result = await call(client, "create_events_batch", events[:MANY])
+        assert not held.done()  # the executor was busy all along
+    finally:
+        release.set()
+        await held
+        await close(client)
+        busy.shutdown(wait=True)
+
+    assert result.items == MANY
+    assert compress_threads == ["moesifapi-gzip"]
+    assert not gzip_threads()
+    assert len(collector.events) == MANY
