@@ -94,7 +94,11 @@ def official_python(root: Path) -> Path | None:
 
 
 def given_official_python(python: Path) -> Path:
-    """`--official-python`: used as it is, once it is seen to import the official SDK."""
+    """`--official-python`: used as it is, once it is seen to import the official SDK.
+
+    Made absolute (a virtualenv's python is a link: not resolved), as the workers run
+    in other folders."""
+    python = python.absolute()
     probe = [str(python), "-I", "-c", "import moesifapi.api_helper, moesifapi.controllers"]
     if subprocess.run(probe, capture_output=True).returncode != 0:
         raise SystemExit(f"{python} cannot import the official SDK (moesifapi 1.5.5)")
