@@ -71,12 +71,14 @@ class StaleEvents:
             return
         self.note_stale(where, when)
 
-    def note_stale(self, where: object, when: datetime) -> None:
-        """Count an event known to be stale; `where` may be None once three are shown."""
+    def note_stale(self, where: object, when: datetime | None) -> None:
+        """Count an event known to be stale; `where` may be None once three are shown,
+        and `when` None where the caller keeps the oldest itself (`note_oldest`)."""
         self.count += 1
         if len(self.examples) < 3:
             self.examples.append(str(where))
-        self.note_oldest(when)
+        if when is not None:
+            self.note_oldest(when)
 
     def note_oldest(self, when: datetime) -> None:
         """Keep `when` as the oldest time if it is older than any so far."""
@@ -264,9 +266,8 @@ class _Encoding:
     def _stale_text(self, value: str, line: int, index: int | None) -> None:
         """Count a stale event whose time is `value`, in the API's own form."""
         stale = self._result.stale
-        stale.count += 1
-        if len(stale.examples) < 3:
-            stale.examples.append(str(Location(self._source, line, index)))
+        where = Location(self._source, line, index) if len(stale.examples) < 3 else None
+        stale.note_stale(where, None)  # the oldest text is converted once, at the flush
         if self._oldest_text is None or value < self._oldest_text:
             self._oldest_text = value
 

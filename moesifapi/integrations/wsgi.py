@@ -545,7 +545,7 @@ _CGI_HEADERS = (
 
 
 # Some servers pass these on as HTTP_ keys too; PEP 3333's are the CGI ones.
-_CGI_COPIES = frozenset({"HTTP_CONTENT_TYPE", "HTTP_CONTENT_LENGTH"})
+_CGI_COPIES = frozenset(http_key for _, http_key, _ in _CGI_HEADERS)
 
 
 def _quoted(text: str) -> str:
