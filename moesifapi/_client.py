@@ -25,6 +25,7 @@ from ._engine import Answer, Engine, Overlap, Plan, Send, Wait
 from ._queue import BeforeSend, OnError, QueueCalls, QueueCore, QueueSettings, ThreadQueue
 from ._results import BatchResult, GovernanceRules, Health, WriteResult
 from ._steering import CONFIG, SteeringCalls
+from ._switching import quick_switches
 from .models import ActionModel, AppConfig, CompanyModel, EventModel, SubscriptionModel, UserModel
 
 __all__ = ["MoesifClient"]
@@ -249,11 +250,12 @@ class MoesifClient(SteeringCalls, QueueCalls):
         # gzip on a thread of its own while this one encodes; joined however it ends.
         pipeline = effect.pipeline
         worker = threading.Thread(target=pipeline.compress, name="moesifapi-gzip", daemon=True)
-        worker.start()
-        try:
-            pipeline.encode()
-        finally:
-            worker.join()
+        with quick_switches():  # else the gzip thread waits 5 ms for each GIL hand-off
+            worker.start()
+            try:
+                pipeline.encode()
+            finally:
+                worker.join()
 
     def _transmit(self, send: Send) -> httpx.Response | Exception:
         request = send.request

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import gzip
+import sys
 import threading
 import types
 from collections.abc import Iterator, Sequence
@@ -37,6 +38,7 @@ from moesifapi import (
 )
 from moesifapi import _protocol as p
 from moesifapi._engine import Concurrently, Engine, Overlap, Send
+from moesifapi._switching import SWITCH_INTERVAL, quick_switches
 from moesifapi.testing import Collector
 from moesifapi.testing._transports import AsyncSandboxTransport, SandboxTransport
 
@@ -491,3 +493,59 @@ async def test_the_gzip_runs_on_a_thread_of_its_own_even_with_the_loops_executor
     assert compress_threads == ["moesifapi-gzip"]
     assert not gzip_threads()
     assert len(collector.events) == MANY
+
+
+# --- the GIL hand-offs (`_switching`) ---
+
+
+async def test_the_switch_interval_is_short_while_the_gzip_runs_and_put_back_after(
+    kind: str, base_url: str, events: list[EventModel], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # At CPython's 5 ms the gzip thread waited for the GIL more than it compressed.
+    seen: list[float] = []
+    real = p.BatchPipeline.compress
+
+    def compress(self: p.BatchPipeline) -> None:
+        seen.append(sys.getswitchinterval())
+        real(self)
+
+    monkeypatch.setattr(p.BatchPipeline, "compress", compress)
+    before = sys.getswitchinterval()
+    assert before > SWITCH_INTERVAL  # CPython's default, 5 ms
+    client = make(kind, base_url)
+
+    await call(client, "create_events_batch", events[:MANY])
+    bad: list[Any] = list(events[:MANY])
+    bad[-1] = {"request": {"uri": "https://a.example/x"}}  # no time: refused, nothing sent
+    with pytest.raises(ValidationError):
+        await call(client, "create_events_batch", bad)
+    await close(client)
+
+    assert seen == [pytest.approx(SWITCH_INTERVAL)] * 2
+    assert sys.getswitchinterval() == before
+
+
+def test_overlapping_pipelines_put_the_interval_back_when_the_last_ends() -> None:
+    before = sys.getswitchinterval()
+    first, second = quick_switches(), quick_switches()
+    first.__enter__()
+    second.__enter__()
+    assert sys.getswitchinterval() == pytest.approx(SWITCH_INTERVAL)
+    first.__exit__(None, None, None)
+    assert sys.getswitchinterval() == pytest.approx(SWITCH_INTERVAL)  # one still runs
+    second.__exit__(None, None, None)
+    assert sys.getswitchinterval() == before
+
+
+def test_an_interval_the_app_sets_meanwhile_is_kept_and_a_shorter_one_never_raised() -> None:
+    before = sys.getswitchinterval()
+    try:
+        with quick_switches():
+            sys.setswitchinterval(0.002)  # the host app's own choice, mid-call
+        assert sys.getswitchinterval() == pytest.approx(0.002)
+        sys.setswitchinterval(0.0001)
+        with quick_switches():
+            assert sys.getswitchinterval() == pytest.approx(0.0001)
+        assert sys.getswitchinterval() == pytest.approx(0.0001)
+    finally:
+        sys.setswitchinterval(before)
