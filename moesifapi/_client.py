@@ -250,7 +250,7 @@ class MoesifClient(SteeringCalls, QueueCalls):
         # gzip on a thread of its own while this one encodes; joined however it ends.
         pipeline = effect.pipeline
         worker = threading.Thread(target=pipeline.compress, name="moesifapi-gzip", daemon=True)
-        with quick_switches():  # else the gzip thread waits 5 ms for each GIL hand-off
+        with quick_switches():  # else the gzip thread waits up to 5 ms for the GIL
             worker.start()
             try:
                 pipeline.encode()

@@ -4,10 +4,9 @@ CPython gives the GIL to a thread that asks for it only once the thread holding 
 run for the switch interval (5 ms by default) or lets go by itself. In a batch pipeline
 (`_protocol.BatchPipeline`) the gzip thread asks each time zlib hands a run back, and
 the encoding thread runs Python without a pause, so at 5 ms the gzip thread spent more
-time waiting for the GIL than compressing: the overlap saved next to nothing, and the
-call was slower than encoding and compressing in turn would make it seem. For as long
-as a pipeline runs, the interval is lowered to `SWITCH_INTERVAL` (never raised), then
-put back. The interval is the whole process's; a shorter one only means threads take
+time waiting for the GIL than compressing, and the overlap saved next to nothing. For
+as long as a pipeline runs, the interval is lowered to `SWITCH_INTERVAL` (never
+raised), then put back. The interval is the whole process's; a shorter one only means threads take
 turns more often.
 """
 
