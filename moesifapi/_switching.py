@@ -12,6 +12,7 @@ turns more often.
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 from collections.abc import Iterator
@@ -52,3 +53,18 @@ def quick_switches() -> Iterator[None]:
                 if sys.getswitchinterval() == _ours:  # else someone set a value of theirs
                     sys.setswitchinterval(_saved)
                 _saved = _ours = None
+
+
+def _reset_after_fork() -> None:
+    """A child forked while a pipeline ran has no pipeline to end it: put the interval
+    back there and start the count afresh, with a lock no thread of the parent holds."""
+    global _lock, _users, _saved, _ours
+    _lock = threading.Lock()
+    if _users and _saved is not None and sys.getswitchinterval() == _ours:
+        sys.setswitchinterval(_saved)
+    _users = 0
+    _saved = _ours = None
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reset_after_fork)

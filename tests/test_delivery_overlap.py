@@ -11,9 +11,11 @@ the one-thread plan.
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import concurrent.futures
 import gzip
+import os
 import sys
 import threading
 import types
@@ -549,3 +551,28 @@ def test_an_interval_the_app_sets_meanwhile_is_kept_and_a_shorter_one_never_rais
         assert sys.getswitchinterval() == pytest.approx(0.0001)
     finally:
         sys.setswitchinterval(before)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_child_forked_while_a_pipeline_runs_gets_the_interval_back() -> None:
+    # The child has no pipeline that will end and put the interval back; the fork hook does.
+    before = sys.getswitchinterval()
+    read_end, write_end = os.pipe()
+    with quick_switches():
+        pid = os.fork()
+        if pid == 0:  # the child: report its interval, then whether it can lower it again
+            try:
+                report = [sys.getswitchinterval()]
+                with quick_switches():
+                    report.append(sys.getswitchinterval())
+                report.append(sys.getswitchinterval())
+                os.write(write_end, repr(report).encode())
+            finally:
+                os._exit(0)
+        os.close(write_end)
+        assert sys.getswitchinterval() == pytest.approx(SWITCH_INTERVAL)  # the parent's still runs
+        with os.fdopen(read_end, "rb") as reading:
+            child = reading.read()
+        os.waitpid(pid, 0)
+    assert sys.getswitchinterval() == before
+    assert ast.literal_eval(child.decode()) == [before, pytest.approx(SWITCH_INTERVAL), before]
