@@ -198,7 +198,7 @@ JSON = st.recursive(
 )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(JSON)
 def test_both_paths_agree_on_any_json_value(value: object) -> None:
     data = {"metadata": value}

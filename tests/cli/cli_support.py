@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Callable
@@ -27,6 +28,13 @@ def moesif_command() -> list[str]:
     """The console script installed beside this interpreter, else the module."""
     script = Path(sys.executable).with_name("moesif")
     return [str(script)] if script.exists() else [sys.executable, "-m", "moesifapi.cli"]
+
+
+def sigint_as_default() -> None:
+    """A `preexec_fn` for a child that a test will Ctrl-C: a non-interactive shell starts
+    background jobs (``pytest &``) with SIGINT ignored, a child inherits that, and the
+    command rightly leaves an ignored SIGINT alone."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def clean_environment(**extra: str) -> dict[str, str]:

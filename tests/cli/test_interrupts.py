@@ -27,6 +27,7 @@ from cli_support import (
     clean_environment,
     moesif_command,
     read_ndjson,
+    sigint_as_default,
     write_ndjson,
 )
 
@@ -64,6 +65,7 @@ def interrupted_send(
         text=True,
         cwd=tmp_path,
         env=env,
+        preexec_fn=sigint_as_default,
     ) as process:
         try:
             deadline = time.monotonic() + RUN_TIMEOUT

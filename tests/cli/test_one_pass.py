@@ -201,7 +201,7 @@ _JSON_VALUES = st.recursive(
 
 
 @pytest.mark.skipif(_records._fast_loads is None, reason="orjson is not installed")
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(values=st.lists(_JSON_VALUES, min_size=1, max_size=5), ascii_only=st.booleans())
 def test_random_lines_read_alike_with_orjson_and_without(
     values: list[Any], ascii_only: bool

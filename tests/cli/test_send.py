@@ -27,6 +27,7 @@ from cli_support import (
     moesif_command,
     read_ndjson,
     seed_failing_request,
+    sigint_as_default,
     write_ndjson,
 )
 
@@ -401,6 +402,7 @@ def test_ctrl_c_during_delivery_saves_what_was_not_confirmed(
         text=True,
         cwd=tmp_path,
         env=env,
+        preexec_fn=sigint_as_default,
     ) as process:
         try:
             assert sandbox.collector.wait_until_held(1, timeout=RUN_TIMEOUT)
