@@ -264,6 +264,7 @@ str_items(PyObject *module, PyObject *value)
 static unsigned char string_plain[256];
 
 #define IS_DIGIT(c) ((unsigned char)((c) - '0') < 10)
+#define IS_UPPER(c) ((unsigned char)((c) - 'A') < 26)
 
 static inline const unsigned char *
 skip_space(const unsigned char *p, const unsigned char *end)
@@ -513,11 +514,55 @@ scan_number(const unsigned char *p, const unsigned char *end)
     return number_is_finite(start, p) ? p : NULL;
 }
 
+/* Lowercase ASCII needles, by their first byte in either case (a bit set of at most 64). */
+typedef struct {
+    unsigned long long starts[256];
+    const unsigned char *text[64];
+    Py_ssize_t length[64];
+} Needles;
+
+/* Whether the raw text [p, end) holds a needle in any ASCII case; with
+ * `spelled_otherwise`, also an escape (which can spell any letter) or a byte past ASCII
+ * (Python's `str.lower` maps some of those onto ASCII letters: KELVIN SIGN to 'k'), as
+ * an object key may name a private field that way. */
+static int
+holds_needle(const unsigned char *p, const unsigned char *end, const Needles *needles,
+                   int spelled_otherwise)
+{
+    for (const unsigned char *at = p; at < end; at++) {
+        unsigned char c = *at;
+        if (spelled_otherwise && (c == '\\' || c >= 0x80)) {
+            return 1;
+        }
+        unsigned long long candidates = needles->starts[c];
+        for (int k = 0; candidates; k++, candidates >>= 1) {
+            if (!(candidates & 1)) {
+                continue;
+            }
+            Py_ssize_t length = needles->length[k];
+            if (length > end - at) {
+                continue;
+            }
+            const unsigned char *want = needles->text[k];
+            Py_ssize_t j = 1;
+            while (j < length && (unsigned char)(at[j] | (IS_UPPER(at[j]) ? 0x20 : 0)) == want[j]) {
+                j++;
+            }
+            if (j == length) {
+                return 1;
+            }
+        }
+    }
+    return 0;
+}
+
 /* 1 if [p, end) is one JSON value in optional whitespace, nested at most `limit` deep
- * (limit <= JSON_DEPTH_LIMIT), that json_check lets through; else 0. No recursion: the
+ * (limit <= JSON_DEPTH_LIMIT), that json_check lets through; else 0. With `needles`,
+ * `*flagged` is set to 1 once an object key `holds_needle` (spelled otherwise too). No recursion: the
  * kind of each open container is kept in `in_object`. */
 static int
-check_json(const unsigned char *p, const unsigned char *end, int limit)
+check_json_keys(const unsigned char *p, const unsigned char *end, int limit,
+                const Needles *needles, int *flagged)
 {
     unsigned char in_object[JSON_DEPTH_LIMIT + 1];
     int depth = 0;
@@ -598,9 +643,15 @@ key:
     if (p == end || *p != '"') {
         return 0;
     }
-    p = scan_string(p, end);
-    if (p == NULL) {
-        return 0;
+    {
+        const unsigned char *name = p + 1;
+        p = scan_string(p, end);
+        if (p == NULL) {
+            return 0;
+        }
+        if (needles != NULL && !*flagged && holds_needle(name, p - 1, needles, 1)) {
+            *flagged = 1;
+        }
     }
     p = skip_space(p, end);
     if (p == end || *p != ':') {
@@ -608,6 +659,12 @@ key:
     }
     p = skip_space(p + 1, end);
     goto value;
+}
+
+static int
+check_json(const unsigned char *p, const unsigned char *end, int limit)
+{
+    return check_json_keys(p, end, limit, NULL, NULL);
 }
 
 PyDoc_STRVAR(json_check_doc,
@@ -650,6 +707,85 @@ json_check(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     return PyLong_FromLong(ok);
 }
 
+/* `needles` (a tuple of at most 64 non-empty lowercase ASCII bytes) into `out`, which
+ * borrows their bytes; 0 with an exception set where they are not. */
+static int
+fill_needles(PyObject *needles, Needles *out, const char *caller)
+{
+    if (!PyTuple_Check(needles)) {
+        PyErr_Format(PyExc_TypeError, "%s() needles must be a tuple of bytes", caller);
+        return 0;
+    }
+    Py_ssize_t count = PyTuple_GET_SIZE(needles);
+    if (count > 64) {
+        PyErr_Format(PyExc_ValueError, "%s() takes at most 64 needles", caller);
+        return 0;
+    }
+    memset(out->starts, 0, sizeof(out->starts));
+    for (Py_ssize_t k = 0; k < count; k++) {
+        PyObject *needle = PyTuple_GET_ITEM(needles, k);
+        if (!PyBytes_Check(needle) || PyBytes_GET_SIZE(needle) == 0) {
+            PyErr_Format(PyExc_TypeError, "%s() needles must be non-empty bytes", caller);
+            return 0;
+        }
+        const unsigned char *text = (const unsigned char *)PyBytes_AS_STRING(needle);
+        out->text[k] = text;
+        out->length[k] = PyBytes_GET_SIZE(needle);
+        out->starts[text[0]] |= 1ULL << k;
+        if (text[0] >= 'a' && text[0] <= 'z') {
+            out->starts[text[0] - 'a' + 'A'] |= 1ULL << k;
+        }
+    }
+    return 1;
+}
+
+PyDoc_STRVAR(json_keys_check_doc,
+"json_keys_check(data, max_depth, needles, /)\n--\n\n"
+"`json_check(data, max_depth)` and, in the same pass, a look at each object key:\n"
+"0 where json_check gives 0; 2 where some key holds one of `needles` (a tuple of at\n"
+"most 64 non-empty lowercase ASCII bytes) in any ASCII case, or an escape, or a byte\n"
+"past ASCII, so that it may name a private field; else 1.");
+
+static PyObject *
+json_keys_check(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 3) {
+        PyErr_Format(PyExc_TypeError, "json_keys_check expected 3 arguments, got %zd", nargs);
+        return NULL;
+    }
+    if (!PyBytes_Check(args[0])) {
+        PyErr_Format(PyExc_TypeError,
+                     "json_keys_check() argument 1 must be bytes, not %.200s",
+                     Py_TYPE(args[0])->tp_name);
+        return NULL;
+    }
+    if (!PyLong_Check(args[1])) {
+        PyErr_Format(PyExc_TypeError, "json_keys_check() argument 2 must be int, not %.200s",
+                     Py_TYPE(args[1])->tp_name);
+        return NULL;
+    }
+    int overflow;
+    long long max_depth = PyLong_AsLongLongAndOverflow(args[1], &overflow);
+    if (max_depth == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    if (overflow > 0 || max_depth > JSON_DEPTH_LIMIT) {
+        max_depth = JSON_DEPTH_LIMIT;
+    }
+    else if (overflow < 0 || max_depth < 0) {
+        max_depth = -1;
+    }
+    Needles needles;
+    if (!fill_needles(args[2], &needles, "json_keys_check")) {
+        return NULL;
+    }
+    const unsigned char *data = (const unsigned char *)PyBytes_AS_STRING(args[0]);
+    int flagged = 0;
+    int ok = check_json_keys(data, data + PyBytes_GET_SIZE(args[0]), (int)max_depth, &needles,
+                             &flagged);
+    return PyLong_FromLong(ok ? 1 + flagged : 0);
+}
+
 PyDoc_STRVAR(contains_any_doc,
 "contains_any(data, needles, /)\n--\n\n"
 "Whether any of `needles` (a tuple of non-empty lowercase ASCII bytes) occurs in\n"
@@ -663,60 +799,18 @@ contains_any(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         PyErr_SetString(PyExc_TypeError, "contains_any() takes exactly 2 arguments");
         return NULL;
     }
-    PyObject *data = args[0], *needles = args[1];
-    if (!PyBytes_Check(data) || !PyTuple_Check(needles)) {
+    PyObject *data = args[0];
+    if (!PyBytes_Check(data)) {
         PyErr_SetString(PyExc_TypeError, "contains_any() takes bytes and a tuple of bytes");
         return NULL;
     }
-    Py_ssize_t count = PyTuple_GET_SIZE(needles);
-    /* Which needles start with each byte, as a bit set: at most 64 needles. */
-    unsigned long long starts[256];
-    memset(starts, 0, sizeof(starts));
-    if (count > 64) {
-        PyErr_SetString(PyExc_ValueError, "contains_any() takes at most 64 needles");
+    Needles needles;
+    if (!fill_needles(args[1], &needles, "contains_any")) {
         return NULL;
     }
-    for (Py_ssize_t k = 0; k < count; k++) {
-        PyObject *needle = PyTuple_GET_ITEM(needles, k);
-        if (!PyBytes_Check(needle) || PyBytes_GET_SIZE(needle) == 0) {
-            PyErr_SetString(PyExc_TypeError, "contains_any() needles must be non-empty bytes");
-            return NULL;
-        }
-        unsigned char first = (unsigned char)PyBytes_AS_STRING(needle)[0];
-        starts[first] |= 1ULL << k;
-        if (first >= 'a' && first <= 'z') {
-            starts[first - 'a' + 'A'] |= 1ULL << k;
-        }
-    }
     const unsigned char *text = (const unsigned char *)PyBytes_AS_STRING(data);
-    Py_ssize_t size = PyBytes_GET_SIZE(data);
-    for (Py_ssize_t i = 0; i < size; i++) {
-        unsigned long long candidates = starts[text[i]];
-        for (Py_ssize_t k = 0; candidates; k++, candidates >>= 1) {
-            if (!(candidates & 1)) {
-                continue;
-            }
-            PyObject *needle = PyTuple_GET_ITEM(needles, k);
-            const unsigned char *want = (const unsigned char *)PyBytes_AS_STRING(needle);
-            Py_ssize_t length = PyBytes_GET_SIZE(needle);
-            if (length > size - i) {
-                continue;
-            }
-            Py_ssize_t j = 1;
-            while (j < length) {
-                unsigned char c = text[i + j];
-                if (c >= 'A' && c <= 'Z') {
-                    c = (unsigned char)(c - 'A' + 'a');
-                }
-                if (c != want[j]) {
-                    break;
-                }
-                j++;
-            }
-            if (j == length) {
-                Py_RETURN_TRUE;
-            }
-        }
+    if (holds_needle(text, text + PyBytes_GET_SIZE(data), &needles, 0)) {
+        Py_RETURN_TRUE;
     }
     Py_RETURN_FALSE;
 }
@@ -773,6 +867,8 @@ static PyMethodDef methods[] = {
     {"str_items", str_items, METH_O, str_items_doc},
     {"json_check", (PyCFunction)(void (*)(void))json_check, METH_FASTCALL, json_check_doc},
     {"contains_any", (PyCFunction)(void (*)(void))contains_any, METH_FASTCALL, contains_any_doc},
+    {"json_keys_check", (PyCFunction)(void (*)(void))json_keys_check, METH_FASTCALL,
+     json_keys_check_doc},
     {"reads_alike", (PyCFunction)(void (*)(void))reads_alike, METH_FASTCALL, reads_alike_doc},
     {NULL, NULL, 0, NULL},
 };

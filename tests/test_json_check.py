@@ -595,3 +595,73 @@ def test_the_module_uses_the_c_function_where_it_was_built() -> None:
         assert _jsoncheck.json_check is _json_check_python
     else:
         assert _jsoncheck.json_check is _speedups.json_check
+
+
+# --- `json_keys_check`: the same check, and a look at each object key ---
+
+NEEDLES = (b"api_key", b"password", b"secret", b"token", b"x-api-key")
+
+
+def _keys_of(value: object) -> list[str]:
+    if isinstance(value, dict):
+        return [*value, *(key for item in value.values() for key in _keys_of(item))]
+    if isinstance(value, list):
+        return [key for item in value for key in _keys_of(item)]
+    return []
+
+
+_key_texts = st.one_of(
+    st.text(max_size=10),
+    st.sampled_from(["token", "MyPassword", "x-API-key", "SeCrEt_2", "to\u212aen", "tok", "en"]),
+)
+_key_documents = st.recursive(
+    st.none() | st.integers(-1000, 1000) | _key_texts,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_key_texts, inner, max_size=3),
+    max_leaves=10,
+)
+
+
+@pytest.mark.skipif(_speedups is None, reason="built without the C speed-up")
+@EXAMPLES
+@given(
+    st.one_of(
+        st.tuples(_key_documents, st.booleans()).map(
+            lambda pair: json.dumps(pair[0], ensure_ascii=pair[1]).encode()
+        ),
+        documents(),
+        st.binary(max_size=40),
+    )
+)
+def test_json_keys_check_is_json_check_and_never_misses_a_private_key(data: bytes) -> None:
+    answer = _speedups.json_keys_check(data, DEPTH, NEEDLES)
+    assert (answer != 0) == bool(_speedups.json_check(data, DEPTH))
+    if answer == 1:  # said clean: no key, as Python lowers it, holds a needle
+        keys = _keys_of(json.loads(data))
+        assert not any(needle.decode() in key.lower() for key in keys for needle in NEEDLES)
+
+
+@pytest.mark.skipif(_speedups is None, reason="built without the C speed-up")
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        (b'{"name": "token", "list": ["password"]}', 1),  # values are not keys
+        (b'{"a": {"b": [{"AccessToken": 1}]}}', 2),
+        (b'{"x-api-ke": 1, "secre": 2}', 1),  # a needle cut short
+        (b'{"\\u0061": 1}', 2),  # an escape could spell anything
+        ('{"caf\u00e9": 1}'.encode(), 2),  # so could a letter past ASCII, lowered
+        (b'{"token": 1', 0),
+        (b"[]", 1),
+    ],
+)
+def test_json_keys_check_examples(data: bytes, expected: int) -> None:
+    assert _speedups.json_keys_check(data, DEPTH, NEEDLES) == expected
+
+
+@pytest.mark.skipif(_speedups is None, reason="built without the C speed-up")
+def test_json_keys_check_refuses_bad_needles() -> None:
+    with pytest.raises(TypeError, match="non-empty bytes"):
+        _speedups.json_keys_check(b"{}", DEPTH, (b"",))
+    with pytest.raises(ValueError, match="at most 64"):
+        _speedups.json_keys_check(b"{}", DEPTH, tuple(b"n%d" % i for i in range(65)))
+    with pytest.raises(TypeError, match="tuple"):
+        _speedups.json_keys_check(b"{}", DEPTH, [b"token"])

@@ -40,11 +40,13 @@ try:
 except ImportError:  # the `fast` extra is optional
     _orjson = None  # type: ignore[assignment]
 
-# Whether bytes are one JSON value orjson reads as the standard library does: the C
-# speed-up's `json_check` (`moesifapi._jsoncheck`). Without it a body is parsed to be
-# checked: its pure-Python twin is slower than parsing.
-_json_check: Callable[[bytes, int], int] | None = (
-    getattr(_wire._speedups, "json_check", None) if _orjson is not None else None
+# Whether bytes are one JSON value orjson reads as the standard library does, and no
+# object key in them may name a private field, in one pass: the C speed-up's
+# `json_keys_check` (`json_check` of `moesifapi._jsoncheck`, with a look at each key;
+# 0 not such JSON, 1 JSON with no key that may be private, 2 JSON with one that may).
+# Without it a body is parsed to be checked: a pure-Python twin is slower than parsing.
+_json_keys_check: Callable[[bytes, int, tuple[bytes, ...]], int] | None = (
+    getattr(_wire._speedups, "json_keys_check", None) if _orjson is not None else None
 )
 
 if TYPE_CHECKING:
@@ -557,11 +559,21 @@ class Privacy:
         return known
 
     def may_hold_private_fields(self, text: bytes) -> bool:
-        if self._walk_all:
+        # An escape can spell any letter ("\\u0074oken"), and `str.lower` maps some
+        # letters past ASCII onto ASCII ones (KELVIN SIGN onto "k"): such text is walked.
+        if self._walk_all or b"\\u" in text or not text.isascii():
             return True
         if _contains_any is not None and len(self._markers) <= 64:
             return _contains_any(text, self._markers)  # one pass, no lowered copy
         return _lowered_contains_any(text, self._markers)
+
+    def clean_json(self, body: bytes) -> bool:
+        """Whether `body` is JSON that `json_check` lets through (nested at most as deep
+        as a body may be) with no object key that may name a private field: one pass
+        in C. False without the C speed-up."""
+        if _json_keys_check is None or self._walk_all or len(self._markers) > 64:
+            return False
+        return _json_keys_check(body, _BODY_DEPTH, self._markers) == 1
 
     def masked(self, value: object, depth: int = 1) -> object:
         """`value` with private fields masked at any depth; `_TooDeep` past the limit."""
@@ -640,12 +652,7 @@ def _wire_json(body: bytes, privacy: Privacy) -> object:
     models can carry: the body's own bytes (an `orjson.Fragment`) when it is JSON
     with nothing to mask, else `_json_value`'s value, encoded first where it may
     hold what orjson writes differently."""
-    if (
-        _json_check is not None
-        and body.lstrip()[:1] in _OPENERS  # an object or an array: `null` is no body
-        and not privacy.may_hold_private_fields(body)
-        and _json_check(body, _BODY_DEPTH)
-    ):
+    if body.lstrip()[:1] in _OPENERS and privacy.clean_json(body):  # `null` is no body
         return _orjson.Fragment(body)  # checked as JSON: nothing parsed or rewritten
     value = _json_value(body, privacy)
     if value is _NOT_JSON or type(value) not in _NESTS:

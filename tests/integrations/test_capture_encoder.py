@@ -52,10 +52,10 @@ def client(collector: Collector, monkeypatch: pytest.MonkeyPatch) -> Iterator[Mo
 
 @pytest.fixture(params=["checked", "parsed"])
 def json_reader(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """JSON bodies checked as they are (the speed-up's `json_check`) or parsed."""
+    """JSON bodies checked as they are (the speed-up's `json_keys_check`) or parsed."""
     if request.param == "parsed":
-        monkeypatch.setattr(capture_module, "_json_check", None)
-    elif capture_module._json_check is None:
+        monkeypatch.setattr(capture_module, "_json_keys_check", None)
+    elif capture_module._json_keys_check is None:
         pytest.skip("no json_check in this build")
     return str(request.param)
 
@@ -246,6 +246,33 @@ def test_private_fields_are_masked_whichever_reader(
         "auth": {"Password": "***", "list": [{"api_key": "***"}]},
     }
     assert sent["headers"]["Authorization"] == "***"
+
+
+@pytest.mark.parametrize(
+    ("body", "key"),
+    [
+        (b'{"a": 1, "\\u0074oken": "t"}', "token"),  # an escape spells a letter
+        (b'{"a": 1, "pass\\u0077ord": "p"}', "password"),
+        ('{"a": 1, "to\u212aen": "t"}'.encode(), "to\u212aen"),  # KELVIN SIGN lowers to k
+    ],
+    ids=["escaped-start", "escaped-inside", "kelvin-sign"],
+)
+def test_a_private_key_spelled_another_way_is_masked_whichever_reader(
+    client: MoesifClient, collector: Collector, json_reader: str, body: bytes, key: str
+) -> None:
+    # Found by review: the text search that lets a body go as it came looked for the
+    # private words in the raw bytes, where an escaped or non-ASCII spelling hid them.
+    request = CapturedRequest(
+        method="POST",
+        url="https://api.example.com/login",
+        headers=Headers([("Content-Type", "application/json")]),
+        body=body,
+        body_size=len(body),
+    )
+    capture = Capture(client, CaptureSettings(sampling=False, governance=False))
+    assert capture.record(request, None, STARTED, ENDED, transaction_id="t")
+    client.flush()
+    assert collector.events[0]["request"]["body"] == {"a": 1, key: "***"}
 
 
 def _a_request() -> CapturedRequest:
