@@ -7,6 +7,8 @@ offending field — before anything is sent.
 
 from __future__ import annotations
 
+import os
+import random
 import re
 import uuid
 from collections.abc import Callable
@@ -218,6 +220,38 @@ def test_generated_transaction_ids_are_random_uuid4s_in_every_bit_uuid4_leaves_r
         zeros |= ~u.int
     assert ones & random_bits == random_bits
     assert zeros & random_bits == random_bits
+
+
+def test_an_app_seeding_random_does_not_make_transaction_ids_repeat() -> None:
+    state = random.getstate()
+    try:
+        random.seed(42)
+        first = EventModel(request=request()).transaction_id
+        random.seed(42)
+        second = EventModel(request=request()).transaction_id
+    finally:
+        random.setstate(state)
+    assert first != second
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_forked_child_makes_transaction_ids_of_its_own() -> None:
+    # Workers forked from one parent (gunicorn --preload) must not log the same ids.
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            ids = [EventModel(request=request()).transaction_id for _ in range(50)]
+            os.write(write_end, "\n".join(ids).encode())
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as reading:
+        child = set(reading.read().decode().split())
+    os.waitpid(pid, 0)
+    parent = {EventModel(request=request()).transaction_id for _ in range(50)}
+    assert len(child) == 50
+    assert not child & parent
 
 
 def test_an_explicit_transaction_id_is_kept() -> None:
