@@ -1,12 +1,17 @@
 """The first pass of `moesif send`: every record decoded, its kind settled, and validated.
 
 Nothing is sent until this pass is over, so a bad record found at the end of a file
-stops the run before the first request rather than half-way through.
+stops the run before the first request rather than half-way through. A large NDJSON
+file is checked in parts side by side, one per core (up to four), the others in forked
+processes; what the pass finds, and the order records are spooled in, is the same.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+import functools
+import itertools
+import os
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -17,7 +22,17 @@ from .._wording import counted
 from ..exceptions import ValidationError
 from ..models import ActionModel, EventModel, _to_utc_millis
 from ._kinds import KINDS, RecordKind, detect_kind
-from ._records import InputFile, Location, RawRecord, read_decoded
+from ._parallel import ChildFailed, Forked, can_fork
+from ._records import (
+    Decoded,
+    InputFile,
+    Location,
+    RawRecord,
+    ndjson_cuts,
+    read_decoded,
+    read_ndjson_part,
+)
+from ._spool import Spool
 
 __all__ = [
     "MAX_EVENT_AGE",
@@ -169,7 +184,8 @@ class _Encoding:
         self, result: CheckedInputs, max_item_bytes: int, now: datetime, keep: Keep | None
     ) -> None:
         self._result = result
-        self._max_item_bytes = max_item_bytes
+        self._max_item_bytes = self.max_item_bytes = max_item_bytes
+        self.now = now
         self._oldest_fresh = now - MAX_EVENT_AGE  # an event from before this is stale
         # The same instant as the API writes times, rounded up to the millisecond (an
         # event's time is a whole millisecond): an event whose time is written that
@@ -341,26 +357,58 @@ def check_inputs(
     max_item_bytes: int,
     now: datetime | None = None,
     keep: Keep | None = None,
+    spool: Spool | None = None,
 ) -> CheckedInputs:
     """Read every record once: decode, settle the kind (unless `forced`), validate,
-    encode; each valid record's bytes go to `keep` with its position in the run.
+    encode; each valid record's bytes go to `keep` with its position in the run, or to
+    `spool`.
 
     Raises `KindUnclearError` when records look like more than one kind, or like none.
     When the kind is not forced, records are kept as they are checked, each as the kind
     it looks like; the caller sends them only if this returns, when all are one kind.
+
+    With a `spool`, a large NDJSON input is cut into parts checked side by side, one in
+    this process and each other in a forked child (see `_check_in_parts`); what this
+    returns, and what the spool holds, is the same as from one pass.
     """
     now = now or datetime.now(timezone.utc)
-    result = CheckedInputs(kind=forced)
-    first_seen: dict[str, Location] = {}
-    # Records no rule recognises are invalid as any kind; they wait here until the kind
-    # is known, so that their message can name what is missing for that kind.
-    unrecognised: list[tuple[tuple[int, int], RawRecord]] = []
-    encoding = _Encoding(result, max_item_bytes, now, keep)
-    problems = result.problems
-    add = encoding.add
+    checking = _Pass(forced, max_item_bytes, now, spool.add if spool is not None else keep)
     for source_number, source in enumerate(inputs):
-        name = source.display_name
-        for record_number, (line, index, data, problem) in enumerate(read_decoded(source)):
+        cuts = _parallel_cuts(source) if spool is not None else None
+        if cuts is None or spool is None:
+            checking.read(source_number, source.display_name, read_decoded(source))
+        else:
+            _check_in_parts(checking, source_number, source, cuts, spool)
+    return checking.finish()
+
+
+class _Pass:
+    """The first pass's state: the result so far, the kinds seen, the records waiting
+    for the kind to be settled, and the records waiting to be encoded."""
+
+    def __init__(
+        self, forced: RecordKind | None, max_item_bytes: int, now: datetime, keep: Keep | None
+    ) -> None:
+        self.forced = forced
+        self.result = CheckedInputs(kind=forced)
+        self.first_seen: dict[str, Location] = {}
+        # Records no rule recognises are invalid as any kind; they wait here until the
+        # kind is known, so that their message can name what is missing for that kind.
+        self.unrecognised: list[tuple[tuple[int, int], RawRecord]] = []
+        self.encoding = _Encoding(self.result, max_item_bytes, now, keep)
+
+    def read(
+        self, source_number: int, name: str, decoded: Iterable[Decoded], first_record: int = 0
+    ) -> int:
+        """Check the records `decoded` from input `source_number`, numbered from
+        `first_record`; how many there were."""
+        forced = self.forced
+        first_seen = self.first_seen
+        unrecognised = self.unrecognised
+        problems = self.result.problems
+        add = self.encoding.add
+        record_number = first_record - 1
+        for record_number, (line, index, data, problem) in enumerate(decoded, first_record):
             position = (source_number, record_number)
             if problem is not None:
                 problems.append(Problem(Location(name, line, index), problem, position))
@@ -376,16 +424,208 @@ def check_inputs(
                     first_seen[detected] = Location(name, line, index)
                 kind = KINDS[detected]
             add(kind, name, position, line, index, data)
-    encoding.flush()
-    if forced is None:
-        result.kind = _settle_kind(first_seen, [record for _, record in unrecognised])
-    if result.kind is not None:
-        for position, record in unrecognised:
-            where = record.location
-            add(result.kind, where.source, position, where.line, where.index, record.data)
+        return record_number + 1 - first_record
+
+    def finish(self) -> CheckedInputs:
+        """Settle the kind, check the records that waited for it, and say what was found."""
+        result = self.result
+        encoding = self.encoding
         encoding.flush()
-    problems.sort(key=lambda problem: problem.position)
-    return result
+        if self.forced is None:
+            result.kind = _settle_kind(self.first_seen, [record for _, record in self.unrecognised])
+        if result.kind is not None:
+            for position, record in self.unrecognised:
+                where = record.location
+                encoding.add(
+                    result.kind, where.source, position, where.line, where.index, record.data
+                )
+            encoding.flush()
+        result.problems.sort(key=lambda problem: problem.position)
+        return result
+
+
+# --- checking the parts of one large NDJSON input side by side ---
+
+# An NDJSON input of at least this many bytes is checked in parts, side by side in
+# forked processes: below it, the fork and the merge cost more than they save. The
+# environment variables are internal (for the tests: small files, a set number of parts).
+_PARALLEL_MIN_BYTES = 4 * 1024 * 1024
+_PARALLEL_MIN_BYTES_ENV = "MOESIF_CLI_PARALLEL_MIN_BYTES"
+_PARALLEL_PARTS_ENV = "MOESIF_CLI_PARALLEL_PARTS"
+_MAX_PARTS = 4
+
+
+def _parallel_cuts(source: InputFile) -> list[int] | None:
+    """Where to cut `source` to check its parts side by side; None to check it whole."""
+    if source.is_stdin or not can_fork():
+        return None
+    parts_setting = os.environ.get(_PARALLEL_PARTS_ENV, "")
+    if parts_setting.isdigit():
+        parts = int(parts_setting)
+    else:
+        try:
+            cpus = len(os.sched_getaffinity(0))
+        except AttributeError:  # pragma: no cover - not on Linux
+            cpus = os.cpu_count() or 1
+        parts = min(cpus, _MAX_PARTS)
+    if parts < 2:
+        return None
+    min_bytes_setting = os.environ.get(_PARALLEL_MIN_BYTES_ENV, "")
+    min_bytes = int(min_bytes_setting) if min_bytes_setting.isdigit() else _PARALLEL_MIN_BYTES
+    return ndjson_cuts(source, parts, min_bytes)
+
+
+class _LocatedStale(StaleEvents):
+    """`StaleEvents` keeping the first few locations themselves, for a part checked in
+    a child, whose line numbers the parent shifts once it knows where the part starts."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.located: list[Location] = []
+
+    def note_stale(self, where: object, when: datetime | None) -> None:
+        if len(self.located) < 3 and isinstance(where, Location):
+            self.located.append(where)
+        super().note_stale(where, when)
+
+
+@dataclass
+class _PartReport:
+    """What a child found in its part, line and record numbers counted from the part's
+    start (its first line is line 1, its first record record 0)."""
+
+    records: int
+    lines: int
+    valid: int
+    problems: list[Problem]
+    stale_count: int
+    stale_located: list[Location]
+    oldest: datetime | None
+    first_seen: dict[str, Location]
+    unrecognised: list[tuple[tuple[int, int], RawRecord]]
+    kept: int
+    last_kept: tuple[int, int] | None
+
+
+def _check_part(
+    checking: _Pass,
+    source_number: int,
+    source: InputFile,
+    start: int,
+    end: int,
+    part_spool: Spool,
+    now: datetime,
+) -> _PartReport:
+    """In a child: check bytes `start` to `end` of `source` into `part_spool`."""
+    encoding = checking.encoding
+    part = _Pass(checking.forced, encoding.max_item_bytes, now, part_spool.add)
+    stale = part.result.stale = _LocatedStale()
+    lines: list[int] = []
+    records = part.read(
+        source_number, source.display_name, read_ndjson_part(source, start, end, 0, lines)
+    )
+    part.encoding.flush()
+    if not part_spool.in_order:  # cannot be: the part's records are read in order
+        raise RuntimeError("a part's records were spooled out of order")
+    part_spool.flush()
+    result = part.result
+    return _PartReport(
+        records=records,
+        lines=lines[0],
+        valid=result.valid,
+        problems=result.problems,
+        stale_count=stale.count,
+        stale_located=stale.located,
+        oldest=stale.oldest,
+        first_seen=part.first_seen,
+        unrecognised=part.unrecognised,
+        kept=part_spool.count,
+        last_kept=part_spool.last,
+    )
+
+
+def _check_in_parts(
+    checking: _Pass, source_number: int, source: InputFile, cuts: list[int], spool: Spool
+) -> None:
+    """Check `source` cut at `cuts`: the first part here, each other in a forked child
+    into a spool of its own, merged in order as if read in one pass. A part whose child
+    fails, or could not be started, is checked here instead (raising what one pass
+    would, if anything)."""
+    now = checking.encoding.now
+    name = source.display_name
+    ranges = list(itertools.pairwise(cuts))
+    children: list[tuple[Forked[_PartReport], Spool] | None] = []
+    try:
+        for start, end in ranges[1:]:
+            part_spool = Spool()
+            work = functools.partial(
+                _check_part, checking, source_number, source, start, end, part_spool, now
+            )
+            forked = Forked(work)
+            children.append((forked, part_spool))  # stopped below even if `start` raises
+            try:
+                forked.start()
+            except OSError:  # no more processes: this one checks the part
+                part_spool.close()
+                children[-1] = None
+        records = 0
+        line_offset = 0
+        for (start, end), child in zip(ranges, [None, *children], strict=True):
+            if child is not None:
+                forked, part_spool = child
+                try:
+                    report = forked.result()
+                except ChildFailed:
+                    pass
+                else:
+                    _merge_part(checking, report, source_number, records, line_offset)
+                    spool.adopt(part_spool, records, report.kept, report.last_kept)
+                    records += report.records
+                    line_offset += report.lines
+                    continue
+            lines: list[int] = []
+            part = read_ndjson_part(source, start, end, line_offset, lines)
+            records += checking.read(source_number, name, part, records)
+            line_offset = lines[0]
+            checking.encoding.flush()  # what this part left waiting goes before the next's
+    finally:
+        for child in children:
+            if child is not None:
+                child[0].stop()
+                child[1].close()
+
+
+def _merge_part(
+    checking: _Pass, report: _PartReport, source_number: int, record_offset: int, line_offset: int
+) -> None:
+    """Add what a child found in its part to `checking`, its numbers shifted to the run's."""
+
+    def shifted(where: Location) -> Location:
+        return Location(where.source, where.line + line_offset, where.index)
+
+    def moved(position: tuple[int, int]) -> tuple[int, int]:
+        return (position[0], position[1] + record_offset)
+
+    result = checking.result
+    result.valid += report.valid
+    result.problems.extend(
+        Problem(shifted(problem.location), problem.message, moved(problem.position))
+        for problem in report.problems
+    )
+    stale = result.stale
+    for where in report.stale_located:
+        if len(stale.examples) < 3:
+            stale.examples.append(str(shifted(where)))
+    stale.count += report.stale_count
+    if report.oldest is not None:
+        stale.note_oldest(report.oldest)
+    for kind, where in report.first_seen.items():
+        if kind not in checking.first_seen:
+            checking.first_seen[kind] = shifted(where)
+    checking.unrecognised.extend(
+        (moved(position), RawRecord(shifted(record.location), record.data))
+        for position, record in report.unrecognised
+    )
 
 
 def _settle_kind(

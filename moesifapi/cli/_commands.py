@@ -71,7 +71,7 @@ def run_send(args: argparse.Namespace) -> int:
         spool = stack.enter_context(Spool())
         try:
             checked = check_inputs(
-                inputs, forced, max_item_bytes=_max_batch_bytes(args), keep=spool.add
+                inputs, forced, max_item_bytes=_max_batch_bytes(args), spool=spool
             )
         except KeyboardInterrupt:
             # Nothing has been sent yet: the inputs themselves are what is undelivered.

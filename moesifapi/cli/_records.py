@@ -9,7 +9,9 @@ from there like any other input.
 from __future__ import annotations
 
 import contextlib
+import io
 import json
+import os
 import re
 import shutil
 import sys
@@ -17,7 +19,7 @@ import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, NamedTuple, TypeAlias
+from typing import Any, BinaryIO, NamedTuple, TypeAlias
 
 from .._wire import _speedups
 
@@ -28,7 +30,9 @@ __all__ = [
     "InputFile",
     "Location",
     "RawRecord",
+    "ndjson_cuts",
     "read_decoded",
+    "read_ndjson_part",
     "read_records",
     "reject_non_json_number",
 ]
@@ -199,11 +203,81 @@ def _first_significant_byte(stream: BinaryIO) -> bytes:
             return byte
 
 
-def _read_ndjson(stream: BinaryIO) -> Iterator[Decoded]:
+def ndjson_cuts(source: InputFile, parts: int, min_bytes: int) -> list[int] | None:
+    """Where to cut `source` into up to `parts` runs of whole lines, as byte offsets
+    from the first record's (past any BOM) to the file's size; None when `source` is
+    not NDJSON, is under `min_bytes`, or has no line break to cut at."""
+    with source.open() as stream:
+        size = os.fstat(stream.fileno()).st_size
+        if size < min_bytes or parts < 2:
+            return None
+        start = len(_BOM) if stream.read(len(_BOM)) == _BOM else 0
+        stream.seek(start)
+        if _first_significant_byte(stream) == b"[":
+            return None
+        cuts = [start]
+        for part in range(1, parts):
+            cut = _line_start_from(stream, max(cuts[-1], start + (size - start) * part // parts))
+            if cut is None or cut >= size:
+                break
+            if cut > cuts[-1]:
+                cuts.append(cut)
+    return [*cuts, size] if len(cuts) > 1 else None
+
+
+def _line_start_from(stream: BinaryIO, offset: int) -> int | None:
+    """The offset just past the first newline at or after `offset`, None if none."""
+    stream.seek(offset)
+    while piece := stream.read(_PIECE_BYTES):
+        found = piece.find(b"\n")
+        if found >= 0:
+            return offset + found + 1
+        offset += len(piece)
+    return None
+
+
+def read_ndjson_part(
+    source: InputFile, start: int, end: int, first_line: int, lines: list[int]
+) -> Iterator[Decoded]:
+    """The records of bytes `start` to `end` of the NDJSON `source` (a run of whole
+    lines, from `ndjson_cuts`), numbered from line `first_line` + 1; when they are all
+    read, the number of the range's last line is appended to `lines`."""
+    with source.open() as stream:
+        raw = _Range(stream, start, end)
+        yield from _read_ndjson(io.BufferedReader(raw, _RANGE_BUFFER_BYTES), first_line, lines)
+
+
+_RANGE_BUFFER_BYTES = 256 * 1024
+
+
+class _Range(io.RawIOBase):
+    """Bytes `start` to `end` of `stream`, read as a stream of their own."""
+
+    def __init__(self, stream: BinaryIO, start: int, end: int) -> None:
+        super().__init__()
+        stream.seek(start)
+        self._stream = stream
+        self._left = end - start
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        wanted = min(len(buffer), self._left)
+        if wanted <= 0:
+            return 0
+        got = self._stream.readinto(memoryview(buffer)[:wanted])  # type: ignore[attr-defined]
+        self._left -= got
+        return int(got)
+
+
+def _read_ndjson(
+    stream: BinaryIO, first_line: int = 0, lines: list[int] | None = None
+) -> Iterator[Decoded]:
     # Line numbers count from the top of the file, the BOM's line included.
     fast_loads = _fast_loads
     reads_alike = _fast_reads_alike
-    number = 0
+    number = first_line
     for raw in _bounded_lines(stream):
         number += 1
         if raw is None:
@@ -223,6 +297,8 @@ def _read_ndjson(stream: BinaryIO) -> Iterator[Decoded]:
                 yield number, None, data, None
                 continue
         yield (number, None, *_decode_slowly(raw))
+    if lines is not None:
+        lines.append(number)
 
 
 def _decode_slowly(raw: bytes) -> tuple[object, str | None]:

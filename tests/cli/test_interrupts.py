@@ -98,13 +98,13 @@ def transaction_ids_by_uri(sandbox: Sandbox) -> dict[str, set[str]]:
     [
         (0.2, 100, 1, 0.0),  # inside the first batch call
         (0.05, 100, 6, 0.0),  # inside a later batch call, or just between two
-        (0.0, 20, 15, 0.0),
+        pytest.param(0.0, 20, 15, 0.0, marks=pytest.mark.slow),  # as the next, bigger chunks
         (0.0, 5, 40, 0.0),  # tiny chunks: between chunks, or reading
-        (0.01, 50, 25, 0.0),
+        pytest.param(0.01, 50, 25, 0.0, marks=pytest.mark.slow),
         # Several batches in flight at once (events go up to four at a time): some
         # answered, some not, and the next batches read from the spool.
         (0.05, 300, 1, 0.07),
-        (0.02, 100, 8, 0.0),
+        pytest.param(0.02, 100, 8, 0.0, marks=pytest.mark.slow),
     ],
 )
 def test_sent_plus_saved_is_the_input_and_a_rerun_completes_it(
