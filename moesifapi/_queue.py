@@ -283,18 +283,21 @@ class QueueCore:
     def prepare_built(
         self,
         build: Callable[[int | None], bytes],
-        weigh: Callable[[], int | None] | None,
+        weigh: Callable[[], int | None] | int | None,
     ) -> Prepared | None:
         """A captured event, encoded by `build(weight)` with no model built; None when
         it is left out.
 
-        `weigh` samples it (the weight it carries, or None to leave it out); without
-        it the event is not sampled and carries no weight. Its room in the queue is
-        checked before it is encoded. `before_send` needs a model: with one set, the
-        capture queues models instead (`prepare`).
+        `weigh` samples it (the weight it carries, or None to leave it out), or is the
+        weight itself where sampling keeps every event; without it the event is not
+        sampled and carries no weight. Its room in the queue is checked before it is
+        encoded. `before_send` needs a model: with one set, the capture queues models
+        instead (`prepare`).
         """
         weight = None
-        if weigh is not None:
+        if isinstance(weigh, int):
+            weight = weigh
+        elif weigh is not None:
             try:
                 weight = weigh()
             except Exception:  # as `_sampled`: a sampling bug never costs an event
@@ -883,7 +886,9 @@ class QueueCalls:
         return prepared is not None and self._queue.add(EVENTS_BATCH, [prepared]) == 1  # type: ignore[arg-type]
 
     def _queue_built(
-        self, build: Callable[[int | None], bytes], weigh: Callable[[], int | None] | None
+        self,
+        build: Callable[[int | None], bytes],
+        weigh: Callable[[], int | None] | int | None,
     ) -> bool:
         """`_queue_captured` for an event the capture encodes itself (`prepare_built`)."""
         self._freshen()

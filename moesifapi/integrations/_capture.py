@@ -1250,8 +1250,11 @@ class Capture:
             ip_address = (
                 peer if peer is None or not trusted else client_ip(peer, request_values, trusted)
             )
-            weigh = None
-            if settings.sampling:
+            weigh: Callable[[], int | None] | int | None = None
+            config = self.client._steering.config
+            if settings.sampling and not config.regex_config and _keeps_all(config.sample_rate):
+                weigh = 1  # no rule, no ids: kept, standing for itself, as `weight` says
+            elif settings.sampling:
                 weight_of = self.client._steering.weight
 
                 def fields() -> dict[str, str]:
@@ -1344,6 +1347,11 @@ class Capture:
             kinds.clear()
         kinds[content_type] = kind
         return kind
+
+
+def _keeps_all(rate: int | None) -> bool:
+    """Whether an app sample rate keeps every event (`rate_for`: 100 when unset)."""
+    return rate is None or rate >= 100
 
 
 PlainHeaders: TypeAlias = "tuple[dict[str, str], dict[str, str]]"

@@ -396,9 +396,10 @@ def _plain_and_model(
     weights: list[int | None] = []
 
     def queue_built(
-        build: Callable[[int | None], bytes], weigh: Callable[[], int | None] | None
+        build: Callable[[int | None], bytes], weigh: Callable[[], int | None] | int | None
     ) -> bool:
-        weight = None if weigh is None else weigh()
+        # As `QueueCore.prepare_built` reads `weigh`: a function, the weight, or None.
+        weight = weigh() if callable(weigh) else weigh
         weights.append(weight)
         built.append(build(weight))
         return True
@@ -510,3 +511,22 @@ def test_plain_request_headers_read_the_environ_as_request_headers_does(
         assert shown == capture._headers(expected)
         assert values == {key: value for key, (_, value) in expected._by_lower.items()}
         assert plain_view((values, shown))._by_lower == expected._by_lower
+
+
+@pytest.mark.parametrize(("rate", "weight"), [(None, 1), (100, 1), (50, 2)])
+def test_a_plain_capture_carries_the_weight_its_sample_rate_gives(
+    client: MoesifClient, collector: Collector, rate: int | None, weight: int
+) -> None:
+    client._steering.config = AppConfig(sample_rate=rate)
+    client._steering.rand = lambda: 0.0  # kept, whatever the rate
+    capture = Capture(client, CaptureSettings(governance=False))
+    assert capture.plain
+    headers = capture.plain_headers([(b"accept", b"*/*")])
+    queued = capture.record_plain(
+        "GET", "https://api.example.com/", None, headers, b"", 0,
+        200, capture.plain_headers([]), b"", 0, STARTED, ENDED, "tid-1", None,
+    )  # fmt: skip
+    assert queued is True
+    client.flush()
+    [event] = collector.events
+    assert event["weight"] == weight
