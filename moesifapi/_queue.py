@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import functools
 import itertools
 import json
 import logging
@@ -18,7 +19,7 @@ import threading
 import time
 import weakref
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, NamedTuple, TypeAlias
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeAlias, cast
 
 import attrs
 
@@ -49,6 +50,8 @@ if TYPE_CHECKING:
     # Imported where used: asyncio (with concurrent.futures) is a third of the time of
     # `import moesifapi`, and a program that only uses MoesifClient never needs it.
     import asyncio
+
+    from ._steering import Steering
 
 __all__ = ["BeforeSend", "OnError", "QueueItem", "QueueStats"]
 
@@ -159,6 +162,13 @@ class Prepared(NamedTuple):
     encoded: bytes
 
 
+# `Prepared(model, encoded)` without the named tuple's `__new__` in Python: one call into C.
+_prepared = cast(
+    "Callable[[tuple[QueueItem | None, bytes]], Prepared]",
+    functools.partial(tuple.__new__, Prepared),
+)
+
+
 _serials = itertools.count()
 
 
@@ -240,7 +250,11 @@ class QueueCore:
         Events are sampled when `sample` says so, or by default when `sampling` does.
         An `owned` item was made for this call: sampling may set its weight in place.
         """
-        model: QueueItem = coerce(endpoint.model, item)  # type: ignore[arg-type]
+        model: QueueItem = (
+            item
+            if item.__class__ is endpoint.model  # a model: the common case, one check
+            else coerce(endpoint.model, item)  # type: ignore[arg-type]
+        )
         if (
             (self.sampling if sample is None else sample)
             and self.sampler is not None
@@ -275,10 +289,13 @@ class QueueCore:
         # A right-sized copy: orjson hands back its whole working buffer (4 KiB for a
         # 1.2 KB event), and the queue keeps every item until it is sent.
         encoded = bytes(memoryview(encode_item(model)))
-        refuse_oversized([len(encoded)], endpoint.item_limit)
-        if len(encoded) + 2 > self.max_batch_bytes:
-            raise BatchItemTooLargeError(0, len(encoded) + 2, self.max_batch_bytes)
-        return Prepared(model, encoded)
+        size = len(encoded)
+        item_limit = endpoint.item_limit
+        if item_limit is not None and size > item_limit[0]:
+            refuse_oversized([size], item_limit)
+        if size + 2 > self.max_batch_bytes:
+            raise BatchItemTooLargeError(0, size + 2, self.max_batch_bytes)
+        return _prepared((model, encoded))
 
     def prepare_built(
         self,
@@ -314,7 +331,7 @@ class QueueCore:
             refuse_oversized([len(encoded)], EVENTS_BATCH.item_limit)
         if len(encoded) + 2 > self.max_batch_bytes:
             raise BatchItemTooLargeError(0, len(encoded) + 2, self.max_batch_bytes)
-        return Prepared(None, encoded)
+        return _prepared((None, encoded))
 
     def _sampled(self, event: EventModel, owned: bool) -> EventModel | None:
         try:
@@ -551,7 +568,8 @@ class ThreadQueue:
     def add(self, endpoint: Endpoint[QueueItem], prepared: Sequence[Prepared]) -> int:
         accepted, ready = self.core.put(endpoint, prepared)
         if accepted:
-            self._ensure_worker()
+            if self._thread is None:  # started already: not even a call
+                self._ensure_worker()
             # Once a batch is ready every later item finds it so until the worker takes
             # it: setting an Event takes its lock, testing it does not.
             if ready and not self._wake.is_set():
@@ -815,6 +833,7 @@ class QueueCalls:
     """
 
     _queue: ThreadQueue | TaskQueue
+    _steering: Steering  # the config and rules (`SteeringCalls`)
 
     def queue_event(self, event: EventModel | Mapping[str, object]) -> bool:
         """Queue one API call for background delivery; False if it was dropped.
@@ -874,7 +893,9 @@ class QueueCalls:
     def _enqueue_one(self, endpoint: Endpoint[Any], item: object) -> bool:
         # The one-item calls skip the list wrapping: this runs on every API call a
         # web app logs. Errors name the item's own fields, without an index.
-        self._freshen()
+        steering = self._steering
+        if steering.clock() >= steering._look_at:  # `Steering.due`'s own first test
+            self._freshen()
         prepared = self._queue.core.prepare(endpoint, item)
         return prepared is not None and self._queue.add(endpoint, (prepared,)) == 1
 
@@ -891,7 +912,9 @@ class QueueCalls:
         weigh: Callable[[], int | None] | int | None,
     ) -> bool:
         """`_queue_captured` for an event the capture encodes itself (`prepare_built`)."""
-        self._freshen()
+        steering = self._steering
+        if steering.clock() >= steering._look_at:  # as in `_enqueue_one`
+            self._freshen()
         prepared = self._queue.core.prepare_built(build, weigh)
         return prepared is not None and self._queue.add(EVENTS_BATCH, (prepared,)) == 1  # type: ignore[arg-type]
 
