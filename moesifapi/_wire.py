@@ -330,8 +330,12 @@ def _dumps_fast(data: object) -> bytes:
         if found:
             raise found from None
         return _dumps_std(data)
-    _refuse_too_deep(data, out)
-    return _checked(data, out)
+    # `_refuse_too_deep` and `_checked`, inline: this runs for every item encoded.
+    if _count_opening(out) > MAX_JSON_DEPTH:
+        _refuse_too_deep(data, out)
+    if _has_null(out) and _may_hold_non_finite(data):
+        return _dumps_std(data)
+    return out
 
 
 def _checked(data: object, out: bytes) -> bytes:
