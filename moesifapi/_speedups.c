@@ -667,6 +667,37 @@ check_json(const unsigned char *p, const unsigned char *end, int limit)
     return check_json_keys(p, end, limit, NULL, NULL);
 }
 
+/* The bytes and the depth limit that json_check and json_keys_check take first, checked:
+ * `*max_depth` gets the limit, capped at JSON_DEPTH_LIMIT (-1 for a negative one); 0 with
+ * an exception set where the arguments are of the wrong types. */
+static int
+data_and_depth(PyObject *const *args, const char *name, int *max_depth)
+{
+    if (!PyBytes_Check(args[0])) {
+        PyErr_Format(PyExc_TypeError, "%s() argument 1 must be bytes, not %.200s", name,
+                     Py_TYPE(args[0])->tp_name);
+        return 0;
+    }
+    if (!PyLong_Check(args[1])) {
+        PyErr_Format(PyExc_TypeError, "%s() argument 2 must be int, not %.200s", name,
+                     Py_TYPE(args[1])->tp_name);
+        return 0;
+    }
+    int overflow;
+    long long depth = PyLong_AsLongLongAndOverflow(args[1], &overflow);
+    if (depth == -1 && PyErr_Occurred()) {
+        return 0;
+    }
+    if (overflow > 0 || depth > JSON_DEPTH_LIMIT) {
+        depth = JSON_DEPTH_LIMIT;
+    }
+    else if (overflow < 0 || depth < 0) {
+        depth = -1;
+    }
+    *max_depth = (int)depth;
+    return 1;
+}
+
 PyDoc_STRVAR(json_check_doc,
 "json_check(data, max_depth, /)\n--\n\n"
 "1 if the bytes `data` are exactly one JSON value (RFC 8259, in optional whitespace,\n"
@@ -681,29 +712,12 @@ json_check(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         PyErr_Format(PyExc_TypeError, "json_check expected 2 arguments, got %zd", nargs);
         return NULL;
     }
-    if (!PyBytes_Check(args[0])) {
-        PyErr_Format(PyExc_TypeError, "json_check() argument 1 must be bytes, not %.200s",
-                     Py_TYPE(args[0])->tp_name);
+    int max_depth;
+    if (!data_and_depth(args, "json_check", &max_depth)) {
         return NULL;
-    }
-    if (!PyLong_Check(args[1])) {
-        PyErr_Format(PyExc_TypeError, "json_check() argument 2 must be int, not %.200s",
-                     Py_TYPE(args[1])->tp_name);
-        return NULL;
-    }
-    int overflow;
-    long long max_depth = PyLong_AsLongLongAndOverflow(args[1], &overflow);
-    if (max_depth == -1 && PyErr_Occurred()) {
-        return NULL;
-    }
-    if (overflow > 0 || max_depth > JSON_DEPTH_LIMIT) {
-        max_depth = JSON_DEPTH_LIMIT;
-    }
-    else if (overflow < 0 || max_depth < 0) {
-        max_depth = -1;
     }
     const unsigned char *data = (const unsigned char *)PyBytes_AS_STRING(args[0]);
-    int ok = check_json(data, data + PyBytes_GET_SIZE(args[0]), (int)max_depth);
+    int ok = check_json(data, data + PyBytes_GET_SIZE(args[0]), max_depth);
     return PyLong_FromLong(ok);
 }
 
@@ -753,27 +767,9 @@ json_keys_check(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         PyErr_Format(PyExc_TypeError, "json_keys_check expected 3 arguments, got %zd", nargs);
         return NULL;
     }
-    if (!PyBytes_Check(args[0])) {
-        PyErr_Format(PyExc_TypeError,
-                     "json_keys_check() argument 1 must be bytes, not %.200s",
-                     Py_TYPE(args[0])->tp_name);
+    int max_depth;
+    if (!data_and_depth(args, "json_keys_check", &max_depth)) {
         return NULL;
-    }
-    if (!PyLong_Check(args[1])) {
-        PyErr_Format(PyExc_TypeError, "json_keys_check() argument 2 must be int, not %.200s",
-                     Py_TYPE(args[1])->tp_name);
-        return NULL;
-    }
-    int overflow;
-    long long max_depth = PyLong_AsLongLongAndOverflow(args[1], &overflow);
-    if (max_depth == -1 && PyErr_Occurred()) {
-        return NULL;
-    }
-    if (overflow > 0 || max_depth > JSON_DEPTH_LIMIT) {
-        max_depth = JSON_DEPTH_LIMIT;
-    }
-    else if (overflow < 0 || max_depth < 0) {
-        max_depth = -1;
     }
     Needles needles;
     if (!fill_needles(args[2], &needles, "json_keys_check")) {
@@ -781,7 +777,7 @@ json_keys_check(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     }
     const unsigned char *data = (const unsigned char *)PyBytes_AS_STRING(args[0]);
     int flagged = 0;
-    int ok = check_json_keys(data, data + PyBytes_GET_SIZE(args[0]), (int)max_depth, &needles,
+    int ok = check_json_keys(data, data + PyBytes_GET_SIZE(args[0]), max_depth, &needles,
                              &flagged);
     return PyLong_FromLong(ok ? 1 + flagged : 0);
 }

@@ -202,6 +202,17 @@ def test_the_encoder_writes_what_the_model_path_writes(
         assert fast == model
 
 
+def _json_post(body: bytes, *headers: tuple[str, str]) -> CapturedRequest:
+    """A POST of the JSON `body` to https://api.example.com/login, with `headers` too."""
+    return CapturedRequest(
+        method="POST",
+        url="https://api.example.com/login",
+        headers=Headers([("Content-Type", "application/json"), *headers]),
+        body=body,
+        body_size=len(body),
+    )
+
+
 def test_a_json_body_with_nothing_to_mask_goes_as_it_came(
     client: MoesifClient, collector: Collector, json_reader: str
 ) -> None:
@@ -230,13 +241,7 @@ def test_private_fields_are_masked_whichever_reader(
     client: MoesifClient, collector: Collector, json_reader: str
 ) -> None:
     body = b'{"user": "ann", "auth": {"Password": "pw", "list": [{"api_key": "k"}]}}'
-    request = CapturedRequest(
-        method="POST",
-        url="https://api.example.com/login",
-        headers=Headers([("Content-Type", "application/json"), ("Authorization", "Bearer x")]),
-        body=body,
-        body_size=len(body),
-    )
+    request = _json_post(body, ("Authorization", "Bearer x"))
     capture = Capture(client, CaptureSettings(sampling=False, governance=False))
     assert capture.record(request, None, STARTED, ENDED, transaction_id="t")
     client.flush()
@@ -262,13 +267,7 @@ def test_a_private_key_spelled_another_way_is_masked_whichever_reader(
 ) -> None:
     # Found by review: the text search that lets a body go as it came looked for the
     # private words in the raw bytes, where an escaped or non-ASCII spelling hid them.
-    request = CapturedRequest(
-        method="POST",
-        url="https://api.example.com/login",
-        headers=Headers([("Content-Type", "application/json")]),
-        body=body,
-        body_size=len(body),
-    )
+    request = _json_post(body)
     capture = Capture(client, CaptureSettings(sampling=False, governance=False))
     assert capture.record(request, None, STARTED, ENDED, transaction_id="t")
     client.flush()
