@@ -181,6 +181,7 @@ def test_bad_records_in_later_parts_are_named_by_their_lines(
     assert "3 invalid records; nothing was sent" in refused.stderr
 
 
+@pytest.mark.slow  # as the tests beside it, another outcome of the same merge
 def test_bad_records_in_later_parts_are_skipped_when_asked(
     sandbox: Sandbox, tmp_path: Path
 ) -> None:
@@ -214,6 +215,7 @@ def test_a_kind_settled_only_in_the_second_part_is_the_same(
     assert len(sandbox.collector.users) == 100
 
 
+@pytest.mark.slow  # as the tests beside it, another outcome of the same merge
 def test_mixed_kinds_across_the_parts_are_refused_alike(sandbox: Sandbox, tmp_path: Path) -> None:
     users = [json.dumps({"user_id": f"u{n}"}) for n in range(100)]
     companies = [json.dumps({"company_id": f"c{n}"}) for n in range(100)]
