@@ -2,9 +2,22 @@
 
 from __future__ import annotations
 
+import compileall
+from pathlib import Path
+
 import pytest
 
+import moesifapi
 from moesifapi import AsyncMoesifClient, MoesifClient
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Byte-compile the package once, as a regular install does: the suite starts the
+    `moesif` command and example scripts in a few hundred subprocesses, and an
+    editable install under PYTHONDONTWRITEBYTECODE=1 would have each of them compile
+    every module again. Up-to-date caches are left alone; two xdist workers writing
+    one at once is safe (each is written to a temporary name and moved into place)."""
+    compileall.compile_dir(Path(moesifapi.__file__).parent, quiet=1)
 
 
 @pytest.fixture(params=["sync", "async"])
