@@ -40,7 +40,7 @@ from moesifapi._json_limits import MAX_JSON_DEPTH
 
 # Each property runs on both JSON paths; CI's `slow` step (pytest -m slow) runs the
 # batch property again with more examples.
-EXAMPLES = settings(max_examples=100, deadline=None)
+EXAMPLES = settings(max_examples=60, deadline=None)
 BATCH_EXAMPLES = settings(max_examples=40, deadline=None)
 
 

@@ -37,7 +37,7 @@ _C = pytest.param(
     marks=pytest.mark.skipif(_speedups is None, reason="built without the C speed-up"),
 )
 IMPLEMENTATIONS = [_C, pytest.param(_json_check_python, id="python")]
-EXAMPLES = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+EXAMPLES = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 DEPTH = 64
 
 

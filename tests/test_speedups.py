@@ -30,7 +30,7 @@ except ImportError:  # pragma: no cover - only where no C compiler was found
     pytest.skip("moesifapi was installed without its C speed-up", allow_module_level=True)
 
 UTC = timezone.utc
-EXAMPLES = settings(max_examples=120, deadline=None)
+EXAMPLES = settings(max_examples=80, deadline=None)
 
 
 def test_the_installed_package_uses_the_speedup() -> None:

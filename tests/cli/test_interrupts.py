@@ -97,7 +97,7 @@ def transaction_ids_by_uri(sandbox: Sandbox) -> dict[str, set[str]]:
     ("latency", "chunk_size", "after_requests", "pause"),
     [
         (0.2, 100, 1, 0.0),  # inside the first batch call
-        (0.05, 100, 6, 0.0),  # inside a later batch call, or just between two
+        pytest.param(0.05, 100, 6, 0.0, marks=pytest.mark.slow),  # a later call, or between two
         pytest.param(0.0, 20, 15, 0.0, marks=pytest.mark.slow),  # as the next, bigger chunks
         (0.0, 5, 40, 0.0),  # tiny chunks: between chunks, or reading
         pytest.param(0.01, 50, 25, 0.0, marks=pytest.mark.slow),

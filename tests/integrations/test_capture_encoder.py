@@ -184,7 +184,7 @@ def _spelled_canonically(body: bytes) -> bool:
 
 @pytest.mark.usefixtures("json_reader")
 @settings(
-    max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(exchange=_exchanges(), rate=st.sampled_from([None, 100, 50, 1]))
 def test_the_encoder_writes_what_the_model_path_writes(
@@ -441,7 +441,7 @@ def _plain_and_model(
 
 @pytest.mark.usefixtures("json_reader")
 @settings(
-    max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(
     exchange=_exchanges(),
