@@ -184,7 +184,7 @@ class _Encoding:
         self, result: CheckedInputs, max_item_bytes: int, now: datetime, keep: Keep | None
     ) -> None:
         self._result = result
-        self._max_item_bytes = self.max_item_bytes = max_item_bytes
+        self.max_item_bytes = max_item_bytes
         self.now = now
         self._oldest_fresh = now - MAX_EVENT_AGE  # an event from before this is stale
         # The same instant as the API writes times, rounded up to the millisecond (an
@@ -289,7 +289,7 @@ class _Encoding:
 
     def _fit(self, cls: type) -> int:
         """The most bytes a `cls` may encode to (`_size_problem` refuses more)."""
-        fit = self._max_item_bytes - 2
+        fit = self.max_item_bytes - 2
         return min(fit, MAX_EVENT_BYTES) if cls in _ONE_ITEM_LIMITED else fit
 
     def _checked(
@@ -301,7 +301,7 @@ class _Encoding:
         data: Any,
         encoded: bytes,
     ) -> None:
-        problem = _size_problem(cls, len(encoded), self._max_item_bytes)
+        problem = _size_problem(cls, len(encoded), self.max_item_bytes)
         if problem is not None:
             self._problem(position, line, index, problem)
             return
