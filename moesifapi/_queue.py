@@ -35,7 +35,7 @@ from ._protocol import (
     Endpoint,
     split_into_batches,
 )
-from ._wire import coerce, encode_item, from_dict
+from ._wire import coerce, encode_item_sized, from_dict
 from ._wording import counted
 from .exceptions import (
     BatchItemTooLargeError,
@@ -286,9 +286,8 @@ class QueueCore:
                 self._add("filtered", 1)
                 return None
             model = masked
-        # A right-sized copy: orjson hands back its whole working buffer (4 KiB for a
-        # 1.2 KB event), and the queue keeps every item until it is sent.
-        encoded = bytes(memoryview(encode_item(model)))
+        # Right-sized, as the queue keeps every item until it is sent.
+        encoded = encode_item_sized(model)
         size = len(encoded)
         item_limit = endpoint.item_limit
         if item_limit is not None and size > item_limit[0]:

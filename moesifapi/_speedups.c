@@ -1,17 +1,21 @@
-/* Leaf functions of the encoder, in C, for the optional compiled speed-up.
+/* Functions of the encoder, in C, for the optional compiled speed-up.
  *
- * `moesifapi._wire` works without this module and writes the same bytes: each function
- * here has a pure-Python twin there (`json_check`'s is in `moesifapi._jsoncheck`,
+ * `moesifapi._wire` works without this module and writes the same bytes: each leaf
+ * function here has a pure-Python twin there (`json_check`'s is in `moesifapi._jsoncheck`,
  * `contains_any`'s in `moesifapi.integrations._capture`, `reads_alike`'s in
- * `moesifapi.cli._records`), and
- * tests/test_speedups.py and tests/test_json_check.py check that the two agree. Nothing
- * here holds state beyond a reference to `datetime.timezone.utc`.
+ * `moesifapi.cli._records`), and tests/test_speedups.py and tests/test_json_check.py
+ * check that the two agree. The model writer (`encode_model`, `encode_models`) has the
+ * whole Python path as its twin: it writes what the hooks and orjson write, or declines,
+ * which tests/test_model_writer.py checks. Nothing here holds state beyond a reference
+ * to `datetime.timezone.utc` and the writer's scratch buffer.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <datetime.h>
 #include <string.h>
 #include <math.h>
+#include <stdint.h>
+#include <structmember.h>
 
 static PyObject *utc; /* datetime.timezone.utc */
 
@@ -854,6 +858,735 @@ reads_alike(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     Py_RETURN_TRUE;
 }
 
+/* --- encode_model, encode_models: models straight to JSON, with no dict between --- */
+
+/* A model's plan, made once per class by `_wire._make_plans` (`model_plan`): for each
+ * field on the wire, in the order the hooks write them, where its slot is, its key text
+ * (`"name":`), what kind of value it holds, and the plan of a nested model. The writer
+ * handles the common values only: None, bools, exact str, exact int within 64 bits,
+ * exact dict with str keys, exact list and tuple, UTC datetimes, and nested models of
+ * exactly the planned class. For anything else (a float, a subclass, bytes, a datetime
+ * in metadata, nesting past the depth limit, a slot left empty) it declines, and the
+ * Python path encodes the item: the bytes are the same either way, which
+ * tests/test_speedups.py checks. It never calls back into Python. */
+
+enum {
+    F_VALUE,       /* any JSON value, written even when None */
+    F_OPT_VALUE,   /* left out when None */
+    F_TIME,        /* a UTC datetime */
+    F_OPT_TIME,
+    F_MODEL,       /* a nested model of the planned class */
+    F_OPT_MODEL,
+    F_OPT_BODY,    /* as F_OPT_VALUE, but bytes (base64 on the wire) are declined */
+    F_OPT_MODELS,  /* a list of models of the planned class */
+    F_KINDS
+};
+
+#define PLAN_CAPSULE "moesifapi._speedups.plan"
+
+typedef struct {
+    Py_ssize_t offset;  /* of the slot in the instance */
+    int kind;
+    PyObject *key;      /* bytes: the key, quoted, with its colon */
+    PyObject *nested;   /* the plan capsule of a nested model, or NULL */
+} FieldPlan;
+
+typedef struct {
+    PyTypeObject *cls;
+    Py_ssize_t count;
+    FieldPlan fields[1];
+} ModelPlan;
+
+#define WRITE_OK 0
+#define WRITE_ERROR (-1)
+#define WRITE_DECLINE 1
+
+/* The output: a PyBytes resized as it grows (`bytes` set), or the module's scratch
+ * buffer (`bytes` NULL), copied to right-sized bytes at the end. */
+typedef struct {
+    PyObject *bytes;
+    char *data;
+    Py_ssize_t len;
+    Py_ssize_t cap;
+    int max_depth;
+} Out;
+
+static char *scratch;
+static Py_ssize_t scratch_cap;
+/* The scratch buffer kept between calls; a larger one is freed after its call. */
+#define SCRATCH_KEEP (256 * 1024)
+
+static int
+out_grow(Out *o, Py_ssize_t more)
+{
+    if (more > PY_SSIZE_T_MAX / 2 - o->len) {
+        PyErr_NoMemory();
+        return WRITE_ERROR;
+    }
+    Py_ssize_t cap = o->cap < 64 ? 64 : o->cap;
+    while (cap < o->len + more) {
+        cap *= 2;
+    }
+    if (o->bytes != NULL) {
+        if (_PyBytes_Resize(&o->bytes, cap) < 0) {
+            return WRITE_ERROR;
+        }
+        o->data = PyBytes_AS_STRING(o->bytes);
+    }
+    else {
+        char *grown = PyMem_Realloc(scratch, (size_t)cap);
+        if (grown == NULL) {
+            PyErr_NoMemory();
+            return WRITE_ERROR;
+        }
+        scratch = o->data = grown;
+        scratch_cap = cap;
+    }
+    o->cap = cap;
+    return WRITE_OK;
+}
+
+#define NEED(o, n)                                                           \
+    do {                                                                     \
+        if ((o)->len + (Py_ssize_t)(n) > (o)->cap && out_grow((o), (n)) < 0) \
+            return WRITE_ERROR;                                              \
+    } while (0)
+
+static inline void
+put(Out *o, const char *text, Py_ssize_t n)
+{
+    memcpy(o->data + o->len, text, (size_t)n);
+    o->len += n;
+}
+
+/* For each byte: 0 where it stands for itself in a JSON string (printable ASCII but
+ * the quote and the backslash, and every byte of a multi-byte UTF-8 sequence), else the
+ * letter of its escape, 'u' for \u00XX. The escapes are orjson's and the standard
+ * library's alike. Filled in by the module's init. */
+static char escape_letter[256];
+
+#define ONES 0x0101010101010101ULL
+#define HIGHS 0x8080808080808080ULL
+
+/* Whether any of the 8 bytes in `x` needs an escape: below 0x20, '"' or '\\'. */
+static inline int
+word_needs_escape(uint64_t x)
+{
+    uint64_t below = (x - ONES * 0x20) & ~x;
+    uint64_t quote = x ^ (ONES * '"');
+    uint64_t slash = x ^ (ONES * '\\');
+    quote = (quote - ONES) & ~quote;
+    slash = (slash - ONES) & ~slash;
+    return ((below | quote | slash) & HIGHS) != 0;
+}
+
+/* Whether some byte of text[0:n] needs an escape, 8 bytes at a time: the last word
+ * overlaps the one before it, and a text shorter than 8 is padded with letters. */
+static inline int
+text_needs_escape(const char *text, Py_ssize_t n)
+{
+    uint64_t word;
+    if (n < 8) {
+        word = ONES * 'a';
+        memcpy(&word, text, (size_t)n);
+        return word_needs_escape(word);
+    }
+    Py_ssize_t j = 0;
+    for (; j + 8 < n; j += 8) {
+        memcpy(&word, text + j, 8);
+        if (word_needs_escape(word)) {
+            return 1;
+        }
+    }
+    memcpy(&word, text + n - 8, 8);
+    return word_needs_escape(word);
+}
+
+static int
+write_utf8(Out *o, const char *text, Py_ssize_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    NEED(o, n + 2);
+    o->data[o->len++] = '"';
+    if (!text_needs_escape(text, n)) { /* nearly every text: copied whole */
+        put(o, text, n);
+        o->data[o->len++] = '"';
+        return WRITE_OK;
+    }
+    Py_ssize_t i = 0;
+    while (i < n) {
+        Py_ssize_t j = i;
+        while (j + 8 <= n) {
+            uint64_t word;
+            memcpy(&word, text + j, 8);
+            if (word_needs_escape(word)) {
+                break;
+            }
+            j += 8;
+        }
+        while (j < n && !escape_letter[(unsigned char)text[j]]) {
+            j++;
+        }
+        put(o, text + i, j - i);
+        if (j == n) {
+            break;
+        }
+        /* The escape, and room for the rest of the text and its closing quote. */
+        NEED(o, 6 + (n - j));
+        unsigned char c = (unsigned char)text[j];
+        char letter = escape_letter[c];
+        o->data[o->len++] = '\\';
+        o->data[o->len++] = letter;
+        if (letter == 'u') {
+            o->data[o->len++] = '0';
+            o->data[o->len++] = '0';
+            o->data[o->len++] = hex[c >> 4];
+            o->data[o->len++] = hex[c & 15];
+        }
+        i = j + 1;
+    }
+    o->data[o->len++] = '"';
+    return WRITE_OK;
+}
+
+static int
+write_text(Out *o, PyObject *text)
+{
+    Py_ssize_t n;
+    if (PyUnicode_IS_COMPACT_ASCII(text)) { /* its bytes are its UTF-8 */
+        return write_utf8(o, (const char *)PyUnicode_DATA(text), PyUnicode_GET_LENGTH(text));
+    }
+    const char *utf8 = PyUnicode_AsUTF8AndSize(text, &n);
+    if (utf8 == NULL) {
+        if (PyErr_ExceptionMatches(PyExc_UnicodeEncodeError)) {
+            PyErr_Clear(); /* a lone surrogate: orjson refuses it, the Python path says why */
+            return WRITE_DECLINE;
+        }
+        return WRITE_ERROR;
+    }
+    return write_utf8(o, utf8, n);
+}
+
+static int
+write_int(Out *o, PyObject *value)
+{
+    int overflow;
+    unsigned long long magnitude;
+    int negative = 0;
+    long long signed_value = PyLong_AsLongLongAndOverflow(value, &overflow);
+    if (overflow == 0) {
+        if (signed_value == -1 && PyErr_Occurred()) {
+            return WRITE_ERROR;
+        }
+        negative = signed_value < 0;
+        magnitude = negative ? 0ULL - (unsigned long long)signed_value
+                             : (unsigned long long)signed_value;
+    }
+    else if (overflow > 0) { /* orjson writes up to 2**64 - 1 */
+        magnitude = PyLong_AsUnsignedLongLong(value);
+        if (magnitude == (unsigned long long)-1 && PyErr_Occurred()) {
+            PyErr_Clear();
+            return WRITE_DECLINE;
+        }
+    }
+    else {
+        return WRITE_DECLINE;
+    }
+    char digits[24];
+    int at = (int)sizeof(digits);
+    do {
+        digits[--at] = (char)('0' + magnitude % 10);
+        magnitude /= 10;
+    } while (magnitude != 0);
+    if (negative) {
+        digits[--at] = '-';
+    }
+    NEED(o, sizeof(digits) - at);
+    put(o, digits + at, (Py_ssize_t)sizeof(digits) - at);
+    return WRITE_OK;
+}
+
+static int
+write_time(Out *o, PyObject *value)
+{
+    if (!PyDateTime_CheckExact(value) || PyDateTime_DATE_GET_TZINFO(value) != utc) {
+        return WRITE_DECLINE; /* written by `_wire._format_model_time` */
+    }
+    NEED(o, TIME_TEXT_LENGTH + 2);
+    Py_UCS1 *out = (Py_UCS1 *)o->data + o->len;
+    out[0] = '"';
+    write_digits(out + 1, PyDateTime_GET_YEAR(value), 4);
+    out[5] = '-';
+    write_digits(out + 6, PyDateTime_GET_MONTH(value), 2);
+    out[8] = '-';
+    write_digits(out + 9, PyDateTime_GET_DAY(value), 2);
+    out[11] = 'T';
+    write_digits(out + 12, PyDateTime_DATE_GET_HOUR(value), 2);
+    out[14] = ':';
+    write_digits(out + 15, PyDateTime_DATE_GET_MINUTE(value), 2);
+    out[17] = ':';
+    write_digits(out + 18, PyDateTime_DATE_GET_SECOND(value), 2);
+    out[20] = '.';
+    write_digits(out + 21, PyDateTime_DATE_GET_MICROSECOND(value) / 1000, 3);
+    out[24] = 'Z';
+    out[25] = '"';
+    o->len += TIME_TEXT_LENGTH + 2;
+    return WRITE_OK;
+}
+
+/* `value`, inside a container at `depth` (the model itself is at 1). */
+static int
+write_value(Out *o, PyObject *value, int depth)
+{
+    int result;
+    if (value == Py_None) {
+        NEED(o, 4);
+        put(o, "null", 4);
+        return WRITE_OK;
+    }
+    if (value == Py_True) {
+        NEED(o, 4);
+        put(o, "true", 4);
+        return WRITE_OK;
+    }
+    if (value == Py_False) {
+        NEED(o, 5);
+        put(o, "false", 5);
+        return WRITE_OK;
+    }
+    if (PyUnicode_CheckExact(value)) {
+        return write_text(o, value);
+    }
+    if (PyLong_CheckExact(value)) {
+        return write_int(o, value);
+    }
+    if (PyDict_CheckExact(value)) {
+        if (depth + 1 > o->max_depth) {
+            return WRITE_DECLINE; /* the Python path finds where, and refuses it */
+        }
+        NEED(o, 2);
+        o->data[o->len++] = '{';
+        Py_ssize_t pos = 0;
+        PyObject *key, *item;
+        int first = 1;
+        while (PyDict_Next(value, &pos, &key, &item)) {
+            if (!PyUnicode_CheckExact(key)) {
+                return WRITE_DECLINE;
+            }
+            if (!first) {
+                NEED(o, 1);
+                o->data[o->len++] = ',';
+            }
+            first = 0;
+            if ((result = write_text(o, key)) != WRITE_OK) {
+                return result;
+            }
+            NEED(o, 1);
+            o->data[o->len++] = ':';
+            if ((result = write_value(o, item, depth + 1)) != WRITE_OK) {
+                return result;
+            }
+        }
+        NEED(o, 1);
+        o->data[o->len++] = '}';
+        return WRITE_OK;
+    }
+    if (PyList_CheckExact(value) || PyTuple_CheckExact(value)) {
+        if (depth + 1 > o->max_depth) {
+            return WRITE_DECLINE;
+        }
+        NEED(o, 2);
+        o->data[o->len++] = '[';
+        Py_ssize_t size = PySequence_Fast_GET_SIZE(value);
+        PyObject **items = PySequence_Fast_ITEMS(value);
+        for (Py_ssize_t k = 0; k < size; k++) {
+            if (k > 0) {
+                NEED(o, 1);
+                o->data[o->len++] = ',';
+            }
+            if ((result = write_value(o, items[k], depth + 1)) != WRITE_OK) {
+                return result;
+            }
+        }
+        NEED(o, 1);
+        o->data[o->len++] = ']';
+        return WRITE_OK;
+    }
+    return WRITE_DECLINE; /* floats, subclasses, datetimes, decimals, bytes, ... */
+}
+
+static int write_model(Out *o, PyObject *model, const ModelPlan *plan, int depth);
+
+static int
+write_field(Out *o, PyObject *value, const FieldPlan *field, int depth)
+{
+    switch (field->kind) {
+    case F_TIME:
+    case F_OPT_TIME:
+        return write_time(o, value);
+    case F_MODEL:
+    case F_OPT_MODEL: {
+        const ModelPlan *nested = PyCapsule_GetPointer(field->nested, PLAN_CAPSULE);
+        if (nested == NULL) {
+            return WRITE_ERROR;
+        }
+        if (Py_TYPE(value) != nested->cls) {
+            return WRITE_DECLINE;
+        }
+        return write_model(o, value, nested, depth + 1);
+    }
+    case F_OPT_MODELS: {
+        const ModelPlan *nested = PyCapsule_GetPointer(field->nested, PLAN_CAPSULE);
+        if (nested == NULL) {
+            return WRITE_ERROR;
+        }
+        if (!PyList_CheckExact(value) || depth + 1 > o->max_depth) {
+            return WRITE_DECLINE;
+        }
+        NEED(o, 2);
+        o->data[o->len++] = '[';
+        for (Py_ssize_t k = 0; k < PyList_GET_SIZE(value); k++) {
+            PyObject *item = PyList_GET_ITEM(value, k);
+            if (Py_TYPE(item) != nested->cls) {
+                return WRITE_DECLINE;
+            }
+            if (k > 0) {
+                NEED(o, 1);
+                o->data[o->len++] = ',';
+            }
+            int result = write_model(o, item, nested, depth + 2);
+            if (result != WRITE_OK) {
+                return result;
+            }
+        }
+        NEED(o, 1);
+        o->data[o->len++] = ']';
+        return WRITE_OK;
+    }
+    case F_OPT_BODY:
+        if (PyBytes_Check(value)) {
+            return WRITE_DECLINE; /* base64, by `_wire._encode_body` */
+        }
+        return write_value(o, value, depth);
+    default:
+        return write_value(o, value, depth);
+    }
+}
+
+/* `model`, of exactly `plan->cls`, as a JSON object at `depth`. */
+static int
+write_model(Out *o, PyObject *model, const ModelPlan *plan, int depth)
+{
+    if (depth > o->max_depth) {
+        return WRITE_DECLINE;
+    }
+    NEED(o, 2);
+    o->data[o->len++] = '{';
+    int first = 1;
+    for (Py_ssize_t k = 0; k < plan->count; k++) {
+        const FieldPlan *field = &plan->fields[k];
+        PyObject *value = *(PyObject **)((char *)model + field->offset);
+        if (value == NULL) {
+            return WRITE_DECLINE; /* an empty slot: the Python path raises for it */
+        }
+        if (value == Py_None && field->kind != F_VALUE) {
+            if (field->kind == F_OPT_VALUE || field->kind == F_OPT_TIME ||
+                field->kind == F_OPT_MODEL || field->kind == F_OPT_BODY ||
+                field->kind == F_OPT_MODELS) {
+                continue;
+            }
+            return WRITE_DECLINE; /* a required time or model set to None */
+        }
+        Py_ssize_t key_length = PyBytes_GET_SIZE(field->key);
+        NEED(o, key_length + 1);
+        if (!first) {
+            o->data[o->len++] = ',';
+        }
+        first = 0;
+        put(o, PyBytes_AS_STRING(field->key), key_length);
+        int result = write_field(o, value, field, depth);
+        if (result != WRITE_OK) {
+            return result;
+        }
+    }
+    NEED(o, 1);
+    o->data[o->len++] = '}';
+    return WRITE_OK;
+}
+
+static void
+plan_free(PyObject *capsule)
+{
+    ModelPlan *plan = PyCapsule_GetPointer(capsule, PLAN_CAPSULE);
+    if (plan == NULL) {
+        PyErr_Clear();
+        return;
+    }
+    for (Py_ssize_t k = 0; k < plan->count; k++) {
+        Py_XDECREF(plan->fields[k].key);
+        Py_XDECREF(plan->fields[k].nested);
+    }
+    Py_XDECREF(plan->cls);
+    PyMem_Free(plan);
+}
+
+PyDoc_STRVAR(model_plan_doc,
+"model_plan(cls, fields, /)\n--\n\n"
+"The plan `encode_model` writes instances of the slotted class `cls` by. `fields` is a\n"
+"list of (name, key, kind, nested): the attribute's name (a slot of `cls`), its key as\n"
+"bytes (`\"name\":`), its kind (see `_wire._PLAN_KINDS`) and, for a nested model, the\n"
+"plan of that model's class, else None. TypeError or ValueError where any of it does\n"
+"not hold.");
+
+static PyObject *
+model_plan(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2 || !PyType_Check(args[0]) || !PyList_Check(args[1])) {
+        PyErr_SetString(PyExc_TypeError, "model_plan() takes a class and a list");
+        return NULL;
+    }
+    PyTypeObject *cls = (PyTypeObject *)args[0];
+    PyObject *fields = args[1];
+    Py_ssize_t count = PyList_GET_SIZE(fields);
+    ModelPlan *plan = PyMem_Calloc(1, sizeof(ModelPlan) + sizeof(FieldPlan) * (size_t)count);
+    if (plan == NULL) {
+        return PyErr_NoMemory();
+    }
+    PyObject *capsule = PyCapsule_New(plan, PLAN_CAPSULE, plan_free);
+    if (capsule == NULL) {
+        PyMem_Free(plan);
+        return NULL;
+    }
+    Py_INCREF(cls);
+    plan->cls = cls;
+    for (Py_ssize_t k = 0; k < count; k++) {
+        PyObject *entry = PyList_GET_ITEM(fields, k);
+        PyObject *name, *key, *nested;
+        int kind;
+        if (!PyTuple_Check(entry) ||
+            !PyArg_ParseTuple(entry, "USiO", &name, &key, &kind, &nested)) {
+            PyErr_SetString(PyExc_TypeError, "model_plan() fields are (str, bytes, int, plan)");
+            goto fail;
+        }
+        if (kind < 0 || kind >= F_KINDS) {
+            PyErr_Format(PyExc_ValueError, "model_plan(): no field kind %d", kind);
+            goto fail;
+        }
+        int needs_plan = kind == F_MODEL || kind == F_OPT_MODEL || kind == F_OPT_MODELS;
+        if (needs_plan != (nested != Py_None) ||
+            (needs_plan && PyCapsule_GetPointer(nested, PLAN_CAPSULE) == NULL)) {
+            PyErr_Clear();
+            PyErr_SetString(PyExc_TypeError, "model_plan(): a nested model needs its plan");
+            goto fail;
+        }
+        /* The slot's own descriptor, in the class itself: an object pointer that is
+         * unset until assigned (T_OBJECT_EX), at an offset inside the instance. */
+        PyObject *descr = PyDict_GetItemWithError(cls->tp_dict, name);
+        if (descr == NULL || !Py_IS_TYPE(descr, &PyMemberDescr_Type) ||
+            ((PyMemberDescrObject *)descr)->d_member->type != T_OBJECT_EX ||
+            ((PyMemberDescrObject *)descr)->d_common.d_type != cls) {
+            if (!PyErr_Occurred()) {
+                PyErr_Format(PyExc_TypeError, "model_plan(): %R is not a slot of %R", name, cls);
+            }
+            goto fail;
+        }
+        FieldPlan *field = &plan->fields[k];
+        field->offset = ((PyMemberDescrObject *)descr)->d_member->offset;
+        field->kind = kind;
+        Py_INCREF(key);
+        field->key = key;
+        if (needs_plan) {
+            Py_INCREF(nested);
+            field->nested = nested;
+        }
+        plan->count = k + 1;
+    }
+    return capsule;
+fail:
+    Py_DECREF(capsule);
+    return NULL;
+}
+
+/* The plan for `model`'s exact class in the dict `plans`: 1 found, 0 none, -1 error. */
+static int
+find_plan(PyObject *plans, PyObject *model, const ModelPlan **plan)
+{
+    PyObject *capsule = PyDict_GetItemWithError(plans, (PyObject *)Py_TYPE(model));
+    if (capsule == NULL) {
+        return PyErr_Occurred() ? -1 : 0;
+    }
+    *plan = PyCapsule_GetPointer(capsule, PLAN_CAPSULE);
+    return *plan == NULL ? -1 : 1;
+}
+
+static int
+plans_and_depth(PyObject *const *args, const char *caller, int *max_depth)
+{
+    if (!PyDict_Check(args[1])) {
+        PyErr_Format(PyExc_TypeError, "%s() plans must be a dict", caller);
+        return 0;
+    }
+    long depth = PyLong_AsLong(args[2]);
+    if (depth == -1 && PyErr_Occurred()) {
+        return 0;
+    }
+    *max_depth = depth < 0 ? 0 : depth > 1000 ? 1000 : (int)depth;
+    return 1;
+}
+
+PyDoc_STRVAR(encode_model_doc,
+"encode_model(model, plans, max_depth, /)\n--\n\n"
+"The model as `_wire.encode_item` writes it (compact JSON, right-sized bytes), by the\n"
+"plan of its exact class in the dict `plans`; None where there is none, or where the\n"
+"model holds anything the plan's writer leaves to the Python path.");
+
+static PyObject *
+encode_model(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 3) {
+        PyErr_Format(PyExc_TypeError, "encode_model expected 3 arguments, got %zd", nargs);
+        return NULL;
+    }
+    Out o = {NULL, NULL, 0, 0, 0};
+    if (!plans_and_depth(args, "encode_model", &o.max_depth)) {
+        return NULL;
+    }
+    const ModelPlan *plan;
+    int found = find_plan(args[1], args[0], &plan);
+    if (found <= 0) {
+        if (found < 0) {
+            return NULL;
+        }
+        Py_RETURN_NONE;
+    }
+    if (scratch == NULL) {
+        scratch = PyMem_Malloc(4096);
+        if (scratch == NULL) {
+            return PyErr_NoMemory();
+        }
+        scratch_cap = 4096;
+    }
+    o.data = scratch;
+    o.cap = scratch_cap;
+    int result = write_model(&o, args[0], plan, 1);
+    PyObject *out = NULL;
+    if (result == WRITE_OK) {
+        out = PyBytes_FromStringAndSize(scratch, o.len);
+    }
+    else if (result == WRITE_DECLINE) {
+        out = Py_None;
+        Py_INCREF(out);
+    }
+    if (scratch_cap > SCRATCH_KEEP) {
+        PyMem_Free(scratch);
+        scratch = NULL;
+        scratch_cap = 0;
+    }
+    return out;
+}
+
+PyDoc_STRVAR(encode_models_doc,
+"encode_models(models, plans, max_depth, fallback, /)\n--\n\n"
+"The list `models` as one JSON array and the size of each item: each written as\n"
+"`encode_model` writes it, or, where that gives None, as `fallback(model, index)`\n"
+"(bytes) gives it. The array is `[a,b,c]`, so each item is a slice of it.");
+
+static PyObject *
+encode_models(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 4) {
+        PyErr_Format(PyExc_TypeError, "encode_models expected 4 arguments, got %zd", nargs);
+        return NULL;
+    }
+    Out o = {NULL, NULL, 0, 0, 0};
+    if (!PyList_Check(args[0])) {
+        PyErr_SetString(PyExc_TypeError, "encode_models() models must be a list");
+        return NULL;
+    }
+    if (!plans_and_depth(args, "encode_models", &o.max_depth)) {
+        return NULL;
+    }
+    PyObject *models = args[0], *fallback = args[3];
+    Py_ssize_t count = PyList_GET_SIZE(models);
+    PyObject *sizes = PyList_New(0);
+    if (sizes == NULL) {
+        return NULL;
+    }
+    o.cap = 1200 * (count < 16 ? 16 : count) + 2;
+    o.bytes = PyBytes_FromStringAndSize(NULL, o.cap);
+    if (o.bytes == NULL) {
+        goto fail;
+    }
+    o.data = PyBytes_AS_STRING(o.bytes);
+    o.data[o.len++] = '[';
+    /* The list may change size while `fallback` runs Python code: read it each time. */
+    for (Py_ssize_t k = 0; k < PyList_GET_SIZE(models); k++) {
+        PyObject *model = PyList_GET_ITEM(models, k);
+        Py_ssize_t start = o.len;
+        if (k > 0) {
+            if ((o.len + 1 > o.cap && out_grow(&o, 1) < 0)) {
+                goto fail;
+            }
+            o.data[o.len++] = ',';
+            start = o.len;
+        }
+        const ModelPlan *plan;
+        int found = find_plan(args[1], model, &plan);
+        if (found < 0) {
+            goto fail;
+        }
+        int result = found ? write_model(&o, model, plan, 1) : WRITE_DECLINE;
+        if (result == WRITE_ERROR) {
+            goto fail;
+        }
+        if (result == WRITE_DECLINE) {
+            o.len = start;
+            Py_INCREF(model); /* held while Python code runs */
+            PyObject *index = PyLong_FromSsize_t(k);
+            PyObject *encoded =
+                index == NULL ? NULL : PyObject_CallFunctionObjArgs(fallback, model, index, NULL);
+            Py_XDECREF(index);
+            Py_DECREF(model);
+            if (encoded == NULL) {
+                goto fail;
+            }
+            if (!PyBytes_Check(encoded)) {
+                Py_DECREF(encoded);
+                PyErr_SetString(PyExc_TypeError, "encode_models() fallback must return bytes");
+                goto fail;
+            }
+            Py_ssize_t n = PyBytes_GET_SIZE(encoded);
+            if (o.len + n > o.cap && out_grow(&o, n) < 0) {
+                Py_DECREF(encoded);
+                goto fail;
+            }
+            put(&o, PyBytes_AS_STRING(encoded), n);
+            Py_DECREF(encoded);
+        }
+        PyObject *size = PyLong_FromSsize_t(o.len - start);
+        if (size == NULL || PyList_Append(sizes, size) < 0) {
+            Py_XDECREF(size);
+            goto fail;
+        }
+        Py_DECREF(size);
+    }
+    if (o.len + 1 > o.cap && out_grow(&o, 1) < 0) {
+        goto fail;
+    }
+    o.data[o.len++] = ']';
+    if (_PyBytes_Resize(&o.bytes, o.len) < 0) {
+        goto fail;
+    }
+    PyObject *pair = PyTuple_Pack(2, o.bytes, sizes);
+    Py_DECREF(o.bytes);
+    Py_DECREF(sizes);
+    return pair;
+fail:
+    Py_XDECREF(o.bytes);
+    Py_DECREF(sizes);
+    return NULL;
+}
+
 static PyMethodDef methods[] = {
     {"utc_millis", utc_millis, METH_O, utc_millis_doc},
     {"has_null", has_null, METH_O, has_null_doc},
@@ -866,6 +1599,10 @@ static PyMethodDef methods[] = {
     {"json_keys_check", (PyCFunction)(void (*)(void))json_keys_check, METH_FASTCALL,
      json_keys_check_doc},
     {"reads_alike", (PyCFunction)(void (*)(void))reads_alike, METH_FASTCALL, reads_alike_doc},
+    {"model_plan", (PyCFunction)(void (*)(void))model_plan, METH_FASTCALL, model_plan_doc},
+    {"encode_model", (PyCFunction)(void (*)(void))encode_model, METH_FASTCALL, encode_model_doc},
+    {"encode_models", (PyCFunction)(void (*)(void))encode_models, METH_FASTCALL,
+     encode_models_doc},
     {NULL, NULL, 0, NULL},
 };
 
@@ -887,6 +1624,16 @@ PyInit__speedups(void)
     for (int c = 0x20; c < 0x80; c++) {
         string_plain[c] = c != '"' && c != '\\';
     }
+    for (int c = 0; c < 0x20; c++) {
+        escape_letter[c] = 'u';
+    }
+    escape_letter['\b'] = 'b';
+    escape_letter['\t'] = 't';
+    escape_letter['\n'] = 'n';
+    escape_letter['\f'] = 'f';
+    escape_letter['\r'] = 'r';
+    escape_letter['"'] = '"';
+    escape_letter['\\'] = '\\';
     utc = PyDateTimeAPI->TimeZone_UTC;
     Py_INCREF(utc);
     return PyModule_Create(&module);
