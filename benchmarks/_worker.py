@@ -156,8 +156,8 @@ def deliver(side: str, events: int, base_url: str) -> dict[str, float]:
     url = base_url + "/v1"
     level = int(side.rsplit("-gz", 1)[1]) if "-gz" in side else constants.GZIP_LEVEL
     if side.startswith("limit"):
-        return {"seconds": _deliver_floor(events, url, level)}
-    if side == "ours" or side.startswith("ours-gz"):
+        return {"seconds": _deliver_floor(events, url, level, isal=side.endswith("-isal1"))}
+    if side in ("ours", "ours-zlib") or side.startswith("ours-gz"):
         with MoesifClient(
             application_id="benchmark-application-id", base_url=url, gzip_level=level
         ) as client:
@@ -177,22 +177,32 @@ def deliver(side: str, events: int, base_url: str) -> dict[str, float]:
     return {"seconds": asyncio.run(run_async())}
 
 
-def _deliver_floor(events: int, url: str, level: int) -> float:
+def _deliver_floor(events: int, url: str, level: int, *, isal: bool = False) -> float:
     """The least a delivery can do: orjson on prebuilt wire dicts, 10,000 a request,
-    gzip at `level`, one POST each to the sink; no validation, no retries."""
+    gzip at `level` (by zlib, or with `isal` by ISA-L at level 1), one POST each to the
+    sink; no validation, no retries."""
     import gzip
 
     import httpx
     import orjson
 
+    if isal:
+        from isal import isal_zlib
+
+        def compress(data: bytes, level: int, mtime: int = 0) -> bytes:
+            out: bytes = isal_zlib.compress(data, 1, 31)
+            return out
+    else:
+        compress = gzip.compress
+
     dicts = [_events.wire_dict(n) for n in range(events)]
     headers = {"Content-Type": "application/json", "Content-Encoding": "gzip"}
     with httpx.Client() as http:
-        http.post(url + "/events/batch", content=gzip.compress(b"[]", level), headers=headers)
+        http.post(url + "/events/batch", content=compress(b"[]", level), headers=headers)
 
         def run() -> None:
             for start in range(0, len(dicts), 10_000):
-                body = gzip.compress(orjson.dumps(dicts[start : start + 10_000]), level, mtime=0)
+                body = compress(orjson.dumps(dicts[start : start + 10_000]), level, mtime=0)
                 http.post(url + "/events/batch", content=body, headers=headers)
 
         return timed(run)
@@ -486,10 +496,12 @@ def main() -> None:
             "ours-stdlib",
             "ours-stalled",
             "ours-gz6",
+            "ours-zlib",
             "official",
             "limit",
             "limit-gz1",
             "limit-gz6",
+            "limit-isal1",
         ],
     )
     parser.add_argument("workload", choices=sorted(WORKLOADS))

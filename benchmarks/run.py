@@ -138,6 +138,9 @@ def worker_env(side: str) -> dict[str, str]:
     env.pop("MOESIFAPI_PURE_PYTHON", None)
     if side in PURE_PYTHON_SIDES:
         env["MOESIFAPI_PURE_PYTHON"] = "1"
+    env.pop("MOESIFAPI_STDLIB_GZIP", None)
+    if side.endswith("-zlib"):  # gzip by zlib at every level, as without `isal`
+        env["MOESIFAPI_STDLIB_GZIP"] = "1"
     if side == "official":
         env.pop("PYTHONPATH", None)  # never let our package shadow theirs
     return env
@@ -188,7 +191,7 @@ def machine_line(official: Path | None) -> str:
     except OSError:
         pass
     versions = []
-    for name in ("moesifapi-typed", "orjson", "httpx", "attrs", "cattrs"):
+    for name in ("moesifapi-typed", "orjson", "isal", "httpx", "attrs", "cattrs"):
         try:
             versions.append(f"{name} {importlib.metadata.version(name)}")
         except importlib.metadata.PackageNotFoundError:
@@ -200,9 +203,10 @@ def machine_line(official: Path | None) -> str:
         found = subprocess.run([str(official), "-c", probe], capture_output=True, text=True)
         sdk, requests = [*found.stdout.split(), "?", "?"][:2]
         versions += [f"official moesifapi {sdk}", f"requests {requests}"]
-    from moesifapi import _wire
+    from moesifapi import _gzip, _wire
 
     json_path = "orjson" if _wire.FAST_JSON else "standard library json"
+    json_path += "; our gzip at level 1: " + ("ISA-L" if _gzip.ISAL else "zlib")
     speedup = "built" if _wire.SPEEDUPS else "not built"
     return (
         f"Machine: {cpu}, {os.cpu_count()} cores, Python {platform.python_version()} "
@@ -337,9 +341,11 @@ def main(argv: list[str] | None = None) -> int:
         n = sizes["deliver"]
         deliver_sides: dict[str, Path | str] = {"ours": ours, "ours-async": ours, **theirs}
         deliver_sides["ours-gz6"] = ours
+        deliver_sides["ours-zlib"] = ours
         if has_orjson:
             deliver_sides["limit-gz1"] = ours
             deliver_sides["limit-gz6"] = ours
+            deliver_sides["limit-isal1"] = ours
         with Sink() as base_url:
             got = measure(deliver_sides, "deliver", n, runs, base_url)
         raw["deliver"] = got
@@ -352,13 +358,19 @@ def main(argv: list[str] | None = None) -> int:
                 fmt(rate.get("official"), "ev/s"),
                 f"{ratio(rate[side], rate.get('official'))} the official rate",
             )
-        for level, side in ((1, "ours"), (6, "ours-gz6")):
+        what = "ours, sync · floor (orjson, {0}, post)"
+        levels = (
+            ("gzip level 1 (ISA-L): " + what.format("ISA-L"), "ours", "limit-isal1"),
+            ("gzip level 1 (zlib): " + what.format("zlib"), "ours-zlib", "limit-gz1"),
+            ("gzip level 6 (zlib): " + what.format("zlib"), "ours-gz6", "limit-gz6"),
+        )
+        for label, side, floor in levels:
             add(
                 "",
-                f"gzip level {level}: ours, sync · floor (orjson, gzip, post)",
+                label,
                 fmt(rate[side], "ev/s"),
-                fmt(rate.get(f"limit-gz{level}"), "ev/s"),
-                f"{ratio(rate[side], rate.get(f'limit-gz{level}'))} the floor's rate",
+                fmt(rate.get(floor), "ev/s"),
+                f"{ratio(rate[side], rate.get(floor))} the floor's rate",
             )
     if "queue" in wanted:
         n = sizes["queue"]

@@ -6,22 +6,20 @@ Nothing here does I/O. When to send and when to try again is the delivery engine
 
 from __future__ import annotations
 
-import gzip
 import ipaddress
 import json
 import logging
 import math
 import os
 import queue
-import zlib
 from collections.abc import Mapping, Sequence
-from functools import cache
 from typing import Generic, TypeVar
 
 import attrs
 import httpx
 
 from . import _constants as c
+from . import _gzip
 from ._limits import refuse_oversized
 from ._results import GovernanceRules, Health, WriteResult
 from ._version import __version__
@@ -299,8 +297,6 @@ def split_into_batches(sizes: Sequence[int], max_bytes: int) -> list[tuple[int, 
 
 # `plan_encoded_batch` compresses this many items at a time (about 300 kB of JSON).
 _GROUP_ITEMS = 256
-# A gzip stream with mtime 0: what `gzip.compress(..., mtime=0)` writes, byte for byte.
-_GZIP_WBITS = 31
 
 
 # A batch call of more items than this is planned by a `BatchPipeline` (when gzip is on):
@@ -309,15 +305,6 @@ PIPELINE_MIN_ITEMS = 4096
 # The pipeline encodes this many items at a time (about 1.2 MB of JSON for a typical
 # event); its compressing thread takes whatever has been encoded since it last looked.
 _PIPELINE_CHUNK_ITEMS = 1024
-
-
-@cache
-def _gzip_header(level: int) -> tuple[bytes, bytes]:
-    """The header `gzip.compress(..., mtime=0)` writes at `level`, and the one zlib's
-    gzip stream starts with: equal from Python 3.11 on (the first is made by the
-    second), not on 3.10, where the operating-system byte differs."""
-    deflate = zlib.compressobj(level, zlib.DEFLATED, _GZIP_WBITS)
-    return gzip.compress(b"", compresslevel=level, mtime=0)[:10], deflate.flush()[:10]
 
 
 def join_batch(encoded: Sequence[bytes]) -> bytes:
@@ -355,7 +342,7 @@ class Core:
 
     def _post(self, path: str, body: bytes | bytearray | memoryview) -> PlannedRequest:
         if self.settings.gzip:
-            body = gzip.compress(body, compresslevel=self.settings.gzip_level, mtime=0)
+            body = _gzip.compress(body, self.settings.gzip_level)
         elif not isinstance(body, bytes):
             body = bytes(body)
         return PlannedRequest("POST", path, self.settings.base_url + path, self._post_headers, body)
@@ -392,12 +379,14 @@ class Core:
         Compressed a group of items at a time, never joined whole first: copying a
         12 MiB batch into one buffer holds the GIL for milliseconds, and a caller's
         `queue_event` on another thread would wait that long; zlib lets go of the
-        GIL while it compresses. The bytes are those of compressing the joined array.
+        GIL while it compresses, as ISA-L does. With zlib the bytes are those of
+        compressing the joined array; with ISA-L (`_gzip.streams_as_one`) they split
+        where the groups end, the same every time, and inflate to the same array.
         """
         settings = self.settings
         if not settings.gzip or len(encoded) <= _GROUP_ITEMS:
             return self._post(endpoint.path, join_batch(encoded))
-        deflate = zlib.compressobj(settings.gzip_level, zlib.DEFLATED, _GZIP_WBITS)
+        deflate = _gzip.compressor(settings.gzip_level)
         out = [deflate.compress(b"[")]
         for start in range(0, len(encoded), _GROUP_ITEMS):
             if start:
@@ -406,6 +395,9 @@ class Core:
         out.append(deflate.compress(b"]"))
         out.append(deflate.flush())
         body = b"".join(out)  # compressed: a few percent of the JSON
+        header, stream_header = _gzip.header(settings.gzip_level)
+        if header != stream_header:
+            body = header + body[10:]
         return PlannedRequest(
             "POST", endpoint.path, settings.base_url + endpoint.path, self._post_headers, body
         )
@@ -642,10 +634,14 @@ class BatchPipeline:
 
     def _compress(self) -> None:
         level = self._core.settings.gzip_level
-        header, zlib_header = _gzip_header(level)
+        header, stream_header = _gzip.header(level)
+        # Fed as it comes only where that gives the bytes of the whole (zlib); else
+        # each sub-batch is compressed at once when its last run is in (ISA-L, fast
+        # enough not to need the head start), so the bytes never depend on timing.
+        streams = _gzip.streams_as_one(level)
         take, take_now = self._pieces.get, self._pieces.get_nowait
         parts: list[bytes | memoryview] = []  # of the sub-batch under way, not yet fed
-        deflate: zlib._Compress | None = None  # once part of it has been fed
+        deflate: _gzip.Compressor | None = None  # once part of it has been fed
         out: list[bytes] = []  # its compressed bytes so far
         opened = False
         ended = False
@@ -671,18 +667,16 @@ class BatchPipeline:
                     continue
                 parts.append(b"]")
                 if deflate is None:  # all of it at once: exactly what `_post` does
-                    self._bodies.append(
-                        gzip.compress(b"".join(parts), compresslevel=level, mtime=0)
-                    )
+                    self._bodies.append(_gzip.compress(b"".join(parts), level))
                 else:
                     out.append(deflate.compress(b"".join(parts)))
                     out.append(deflate.flush())
                     body = b"".join(out)
-                    self._bodies.append(body if header == zlib_header else header + body[10:])
+                    self._bodies.append(body if header == stream_header else header + body[10:])
                 parts, deflate, out, opened = [], None, [], False
-            if parts and not ended:  # part of a sub-batch: on with its stream
+            if parts and not ended and streams:  # part of a sub-batch: on with its stream
                 if deflate is None:
-                    deflate = zlib.compressobj(level, zlib.DEFLATED, _GZIP_WBITS)
+                    deflate = _gzip.compressor(level)
                 out.append(deflate.compress(b"".join(parts)))
                 parts = []
 

@@ -30,6 +30,7 @@ from moesifapi import (
     RegexSamplingRule,
     SubscriptionModel,
     UserModel,
+    _gzip,
     to_json,
 )
 from moesifapi import _constants as constants
@@ -825,8 +826,10 @@ async def test_gzip_level_sets_the_compression_and_the_body_is_the_same(
     await call(client, "create_events_batch", events)
     [sent] = httpx_mock.get_requests()
     raw = sent.content
-    expected = gzip.compress(gzip.decompress(raw), compresslevel=level, mtime=0)
+    expected = _gzip.compress(gzip.decompress(raw), level)
     assert raw == expected
+    if level > 1 or not _gzip.ISAL:  # zlib's bytes
+        assert raw == gzip.compress(gzip.decompress(raw), compresslevel=level, mtime=0)
     assert json.loads(gzip.decompress(raw))[0]["transaction_id"] == events[0].transaction_id
 
 
