@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import enum
+import functools
 import io
 import json
 import math
@@ -726,6 +727,8 @@ def _make_plans() -> dict[type, object]:
 
 
 _PLANS = _make_plans()
+# Each class's plan alone: the writer takes only items of exactly that class.
+_ONE_PLAN = {cls: {cls: plan} for cls, plan in _PLANS.items()}
 _encode_model = _speedups.encode_model if _speedups is not None else None
 _encode_models = _speedups.encode_models if _speedups is not None else None
 
@@ -1410,6 +1413,24 @@ def encode_input(cls: type[M], item: M | Mapping[str, object]) -> bytes:
     return encode_item(coerce(cls, item))
 
 
+class _Redo(Exception):
+    """An item of `encode_inputs` was refused: the batch goes the model path."""
+
+
+@functools.cache
+def _one_input(cls: type) -> Callable[[object, int], bytes]:
+    """`encode_input(cls, item)` for the C writer's fallback, raising `_Redo` for
+    whatever it refuses."""
+
+    def encode(item: object, index: int) -> bytes:
+        try:
+            return encode_input(cls, item)  # type: ignore[arg-type]
+        except Exception:
+            raise _Redo from None
+
+    return encode
+
+
 def encode_inputs(
     cls: type[M], items: Sequence[M | Mapping[str, object]]
 ) -> tuple[bytes, list[int]]:
@@ -1420,13 +1441,21 @@ def encode_inputs(
     any is refused, the whole batch takes the model path, which raises the first error
     it would have raised (the index named) or writes the same bytes.
     """
-    if not isinstance(items, (list, tuple)):
+    if not isinstance(items, list):
         items = list(items)
     strict = _dumps is not _dumps_fast
     fast = _FAST.get((cls, strict)) or _fast_fn(cls, strict)
     hook = _UNSTRUCTURE.get(cls)
     if fast is None or hook is None:
         return encode_many(coerce_all(cls, items))
+    only = _ONE_PLAN.get(cls)
+    if only is not None and _encode_models is not None and not strict:
+        # Models of `cls` by the C writer; the rest (dicts, and what it declines) one
+        # at a time. Any of those refused: the model path, for its first error.
+        try:
+            return _encode_models(items, only, MAX_JSON_DEPTH, _one_input(cls))
+        except _Redo:
+            return encode_many(coerce_all(cls, items))
     out = io.BytesIO()
     out.write(b"[")
     sizes: list[int] = []

@@ -330,3 +330,39 @@ def test_the_writer_is_off_where_the_standard_library_encodes(
     to_json([UserModel(user_id="u")])
     _wire.encode_item(UserModel(user_id="u"))
     assert len(calls) == 2
+
+
+# --- batch calls: `encode_inputs`, models and wire dicts together ---
+
+
+def model_path(cls: type, items: list[Any]) -> tuple[bytes, list[int]] | ValidationError:
+    try:
+        return _wire.encode_many(_wire.coerce_all(cls, items))
+    except ValidationError as error:
+        return error
+
+
+def test_a_batch_calls_models_and_dicts_give_the_model_paths_bytes() -> None:
+    wire = {
+        "request": {"time": "2024-05-01T12:00:00.000Z", "uri": "/x", "verb": "GET", "headers": {}},
+        "transaction_id": "t-dict",
+    }
+    items: list[Any] = [event(), wire, event(metadata={"f": 1.5}), event(user_id="u2")]
+    assert _wire.encode_inputs(EventModel, items) == model_path(EventModel, items)
+
+
+@pytest.mark.parametrize(
+    "items",
+    [
+        [event(), UserModel(user_id="u")],  # a model of another class: refused
+        [event(metadata={"n": float("nan")}), {"request": {}}],  # the dict's error first
+        [event(), {"request": {"uri": 1}}, event(metadata={"n": float("inf")})],
+    ],
+    ids=["other-model", "dict-error-after-bad-model", "dict-error-first"],
+)
+def test_a_batch_call_refuses_as_the_model_path_does(items: list[Any]) -> None:
+    expected = model_path(EventModel, items)
+    assert isinstance(expected, ValidationError)
+    with pytest.raises(ValidationError) as info:
+        _wire.encode_inputs(EventModel, items)
+    assert (info.value.field, str(info.value)) == (expected.field, str(expected))
