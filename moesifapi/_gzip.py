@@ -29,7 +29,7 @@ except ImportError:  # the `fast` extra is not installed
 if os.environ.get("MOESIFAPI_STDLIB_GZIP"):
     _isal_zlib = None  # type: ignore[assignment]
 
-__all__ = ["ISAL", "compress", "compressor", "header", "streams_as_one"]
+__all__ = ["ISAL", "compress", "compressor", "header", "restamped", "streams_as_one"]
 
 ISAL: bool = _isal_zlib is not None
 """Whether level 1 is compressed by ISA-L."""
@@ -76,3 +76,9 @@ def header(level: int) -> tuple[bytes, bytes]:
     the operating system); a stream's is replaced by the first, so that every body
     starts the same way, and with zlib is the same bytes however it was fed."""
     return compress(b"", level)[:10], compressor(level).flush()[:10]
+
+
+def restamped(body: bytes, level: int) -> bytes:
+    """A `compressor` stream's whole `body` with `compress`'s header at `level`."""
+    header_, stream_header = header(level)
+    return body if header_ == stream_header else header_ + body[10:]

@@ -394,10 +394,7 @@ class Core:
             out.append(deflate.compress(b",".join(encoded[start : start + _GROUP_ITEMS])))
         out.append(deflate.compress(b"]"))
         out.append(deflate.flush())
-        body = b"".join(out)  # compressed: a few percent of the JSON
-        header, stream_header = _gzip.header(settings.gzip_level)
-        if header != stream_header:
-            body = header + body[10:]
+        body = _gzip.restamped(b"".join(out), settings.gzip_level)  # a few % of the JSON
         return PlannedRequest(
             "POST", endpoint.path, settings.base_url + endpoint.path, self._post_headers, body
         )
@@ -634,7 +631,6 @@ class BatchPipeline:
 
     def _compress(self) -> None:
         level = self._core.settings.gzip_level
-        header, stream_header = _gzip.header(level)
         # Fed as it comes only where that gives the bytes of the whole (zlib); else
         # each sub-batch is compressed at once when its last run is in (ISA-L, fast
         # enough not to need the head start), so the bytes never depend on timing.
@@ -671,8 +667,7 @@ class BatchPipeline:
                 else:
                     out.append(deflate.compress(b"".join(parts)))
                     out.append(deflate.flush())
-                    body = b"".join(out)
-                    self._bodies.append(body if header == stream_header else header + body[10:])
+                    self._bodies.append(_gzip.restamped(b"".join(out), level))
                 parts, deflate, out, opened = [], None, [], False
             if parts and not ended and streams:  # part of a sub-batch: on with its stream
                 if deflate is None:

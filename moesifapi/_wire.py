@@ -918,24 +918,26 @@ def to_dict(model: attrs.AttrsInstance) -> dict[str, object]:
     return _unstructure_hook(model.__class__)(model)
 
 
+def _written_in_c(model: attrs.AttrsInstance) -> bytes | None:
+    """The C writer's bytes for `model` (right-sized), or None where it is off (no
+    speed-up, or the standard library encodes) or declines the model."""
+    if _encode_model is None or _dumps is not _dumps_fast:
+        return None
+    return _encode_model(model, _PLANS, MAX_JSON_DEPTH)
+
+
 def encode_item(model: attrs.AttrsInstance) -> bytes:
     """One model as compact UTF-8 JSON bytes."""
-    if _encode_model is not None and _dumps is _dumps_fast:
-        out = _encode_model(model, _PLANS, MAX_JSON_DEPTH)
-        if out is not None:
-            return out
-    return _encode_item_py(model)
+    out = _written_in_c(model)
+    return out if out is not None else _encode_item_py(model)
 
 
 def encode_item_sized(model: attrs.AttrsInstance) -> bytes:
     """`encode_item`, in bytes of exactly its size: what a queue keeps. The C writer's
     bytes are; orjson hands back its whole working buffer (4 KiB for a 1.2 KB
     event), so its bytes are copied."""
-    if _encode_model is not None and _dumps is _dumps_fast:
-        out = _encode_model(model, _PLANS, MAX_JSON_DEPTH)
-        if out is not None:
-            return out
-    return bytes(memoryview(_encode_item_py(model)))
+    out = _written_in_c(model)
+    return out if out is not None else bytes(memoryview(_encode_item_py(model)))
 
 
 def _encode_item_py(model: attrs.AttrsInstance) -> bytes:
@@ -959,12 +961,11 @@ def encode_many(models_: Iterable[attrs.AttrsInstance]) -> tuple[bytes, list[int
     copy: for a 10,000-event batch, a copy of 11 MB costs a sixth of the encoding.
     Errors name the item's index.
     """
-    items = models_ if isinstance(models_, (list, tuple)) else list(models_)
     if _encode_models is not None and _dumps is _dumps_fast:
         # Each item by the C writer, or where it declines by `_encode_item_at`.
-        if not isinstance(items, list):
-            items = list(items)
-        return _encode_models(items, _PLANS, MAX_JSON_DEPTH, _encode_item_at)
+        listed = models_ if isinstance(models_, list) else list(models_)
+        return _encode_models(listed, _PLANS, MAX_JSON_DEPTH, _encode_item_at)
+    items = models_ if isinstance(models_, (list, tuple)) else list(models_)
     out = io.BytesIO()
     out.write(b"[")
     sizes: list[int] = []
@@ -1424,6 +1425,8 @@ def _one_input(cls: type) -> Callable[[object, int], bytes]:
 
     def encode(item: object, index: int) -> bytes:
         try:
+            if item.__class__ is cls:  # a model the writer declined: not tried again
+                return _encode_item_py(item)  # type: ignore[arg-type]
             return encode_input(cls, item)  # type: ignore[arg-type]
         except Exception:
             raise _Redo from None
