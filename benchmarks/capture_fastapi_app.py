@@ -30,7 +30,7 @@ if VARIANT == "ours":
     from moesifapi import AsyncMoesifClient
     from moesifapi.integrations.asgi import MoesifMiddleware
 
-    assert hasattr(MoesifMiddleware, "_http"), "not this project's middleware"
+    assert hasattr(MoesifMiddleware, "_govern"), "not this project's middleware"
     client = AsyncMoesifClient(application_id=APPLICATION_ID, base_url=f"{SINK}/v1")
     app.add_middleware(MoesifMiddleware, client=client)
 elif VARIANT == "official":

@@ -332,6 +332,44 @@ class QueueCore:
             raise BatchItemTooLargeError(0, len(encoded) + 2, self.max_batch_bytes)
         return _prepared((None, encoded))
 
+    def weigh(self, weigh: Callable[[], int | None]) -> tuple[bool, int | None]:
+        """A captured event's sampling, as `prepare_built` reads a `weigh` function:
+        (whether it is kept, the weight it carries). One left out is counted; a
+        sampling bug keeps it, with no weight."""
+        try:
+            weight = weigh()
+        except Exception:
+            logger.exception("moesifapi: sampling failed; the event is kept")
+            return True, None
+        if weight is None:
+            self._add("sampled_out", 1)
+            return False, None
+        return True, weight
+
+    def put_event(self, encoded: bytes) -> tuple[int, bool]:
+        """One captured event, already encoded (`Capture.record_plain`): `prepare_built`'s
+        checks of its size, then `put`'s. Returns (accepted, a batch is ready)."""
+        size = len(encoded)
+        if size > _ONE_EVENT_LIMIT:
+            refuse_oversized([size], EVENTS_BATCH.item_limit)
+        if size + 2 > self.max_batch_bytes:
+            raise BatchItemTooLargeError(0, size + 2, self.max_batch_bytes)
+        with self._lock:
+            counts = self._counts
+            if not self.closed and counts["pending"] < self.settings.max_queue_size:
+                buffer = self._buffers[EVENTS_BATCH.path]
+                buffer.append(encoded)
+                counts["queued"] += 1
+                counts["pending"] += 1
+                return 1, len(buffer) >= c.QUEUE_BATCH_ITEMS
+        error: Exception = (
+            ClientClosedError("the client is closed; nothing more is queued")
+            if self.closed
+            else self._full()
+        )
+        self._refuse(1, lambda: [_event_of(encoded)], error)
+        return 0, False
+
     def _sampled(self, event: EventModel, owned: bool) -> EventModel | None:
         try:
             return self.sampler(event, owned=owned)  # type: ignore[misc]
@@ -575,6 +613,16 @@ class ThreadQueue:
                 self._wake.set()
         return accepted
 
+    def add_event(self, encoded: bytes) -> int:
+        """`add` for one captured event's bytes (`QueueCore.put_event`)."""
+        accepted, ready = self.core.put_event(encoded)
+        if accepted:
+            if self._thread is None:
+                self._ensure_worker()
+            if ready and not self._wake.is_set():
+                self._wake.set()
+        return accepted
+
     def _ensure_worker(self) -> None:
         if self._thread is not None:  # started already: no lock on every queued item
             return
@@ -663,6 +711,9 @@ class TaskQueue:
         self._requested = 0
         self._completed = 0
         self._closing = False
+        import asyncio
+
+        self._running_loop = asyncio.get_running_loop
         _live_task_queues.add(self)
 
     def add(self, endpoint: Endpoint[QueueItem], prepared: Sequence[Prepared]) -> int:
@@ -679,6 +730,24 @@ class TaskQueue:
         if accepted:
             wake = self._ensure_worker(loop)
             if ready and not wake.is_set():  # as in ThreadQueue.add
+                wake.set()
+        return accepted
+
+    def add_event(self, encoded: bytes) -> int:
+        """`add` for one captured event's bytes (`QueueCore.put_event`)."""
+        try:
+            loop = self._running_loop()
+        except RuntimeError:
+            raise RuntimeError(
+                "AsyncMoesifClient.queue_* needs a running event loop; "
+                "from sync code use MoesifClient"
+            ) from None
+        accepted, ready = self.core.put_event(encoded)
+        if accepted:
+            wake = self._wake
+            if self._loop is not loop or wake is None or self._task is None:
+                wake = self._ensure_worker(loop)
+            if ready and not wake.is_set():
                 wake.set()
         return accepted
 
@@ -916,6 +985,13 @@ class QueueCalls:
             self._freshen()
         prepared = self._queue.core.prepare_built(build, weigh)
         return prepared is not None and self._queue.add(EVENTS_BATCH, (prepared,)) == 1  # type: ignore[arg-type]
+
+    def _queue_encoded(self, encoded: bytes) -> bool:
+        """`_queue_built` for an event the capture has encoded already (`record_plain`)."""
+        steering = self._steering
+        if steering.clock() >= steering._look_at:  # as in `_enqueue_one`
+            self._freshen()
+        return self._queue.add_event(encoded) == 1
 
     def _freshen(self) -> None:
         """Start a fetch of the app's config or rules if one is due (`SteeringCalls`)."""

@@ -273,6 +273,9 @@ static unsigned char string_plain[256];
 static inline const unsigned char *
 skip_space(const unsigned char *p, const unsigned char *end)
 {
+    if (p < end && *p > ' ') { /* compact JSON: nearly always */
+        return p;
+    }
     while (p < end && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t')) {
         p++;
     }
@@ -328,6 +331,15 @@ scan_string(const unsigned char *p, const unsigned char *end)
             unsigned long long halves[2];
             memcpy(halves, &special, 16);
             if ((halves[0] | halves[1]) != 0) {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+                /* on to the first special byte (each is 0xFF, the others 0) */
+                if (halves[0] != 0) {
+                    p += __builtin_ctzll(halves[0]) / 8;
+                }
+                else {
+                    p += 8 + __builtin_ctzll(halves[1]) / 8;
+                }
+#endif
                 break;
             }
             p += 16;
@@ -518,6 +530,22 @@ scan_number(const unsigned char *p, const unsigned char *end)
     return number_is_finite(start, p) ? p : NULL;
 }
 
+#if defined(__GNUC__) || defined(__clang__)
+#define LOWEST_BIT(x) __builtin_ctzll(x)
+#else
+static inline int
+lowest_bit(unsigned long long x)
+{
+    int k = 0;
+    while (!(x & 1)) {
+        x >>= 1;
+        k++;
+    }
+    return k;
+}
+#define LOWEST_BIT(x) lowest_bit(x)
+#endif
+
 /* Lowercase ASCII needles, by their first byte in either case (a bit set of at most 64). */
 typedef struct {
     unsigned long long starts[256];
@@ -539,10 +567,9 @@ holds_needle(const unsigned char *p, const unsigned char *end, const Needles *ne
             return 1;
         }
         unsigned long long candidates = needles->starts[c];
-        for (int k = 0; candidates; k++, candidates >>= 1) {
-            if (!(candidates & 1)) {
-                continue;
-            }
+        while (candidates) {
+            int k = LOWEST_BIT(candidates); /* the needles starting so, in turn */
+            candidates &= candidates - 1;
             Py_ssize_t length = needles->length[k];
             if (length > end - at) {
                 continue;
@@ -1587,6 +1614,646 @@ fail:
     return NULL;
 }
 
+/* --- the capture's event writer ---
+ *
+ * `capture_event` writes the event `Capture.record_plain` writes (its Python path is the
+ * twin: tests/integrations/test_capture_writer.py holds the two to the same bytes) from
+ * what an adapter saw, as it saw it: the header pairs as the server gave them, the
+ * captured bodies, the two times. It takes the common exchange only and declines the
+ * rest to the Python path: a header name or a content type not yet seen there (both
+ * are remembered by `Capture`, in the dicts the plan holds), a header value past ASCII,
+ * a repeated header that is not private, an encoded body, a body over the cap, any body
+ * but JSON with nothing to mask, a time not in UTC, a lone surrogate. */
+
+#define CAPTURE_CAPSULE "moesifapi._speedups.capture_plan"
+#define MAX_EVENT_HEADERS 64
+
+typedef struct {
+    Needles needles;
+    int use_needles; /* 0: no JSON body is checked here; each goes to the Python path */
+    int body_depth;
+    Py_ssize_t max_body;
+    int log_body;
+    PyObject *markers;     /* the tuple the needles borrow from */
+    PyObject *names;       /* dict: a header's name as it came -> (name, lowercase, private) */
+    PyObject *media_kinds; /* dict: a content type -> (media, size only, is JSON, is text) */
+    PyObject *mask;        /* str: what a private value is written as */
+    PyObject *direction;   /* str */
+} CapturePlan;
+
+static PyObject *content_type_key;     /* "content-type" */
+static PyObject *content_encoding_key; /* "content-encoding" */
+static PyObject *empty_text;           /* "" */
+
+static void
+capture_plan_free(PyObject *capsule)
+{
+    CapturePlan *plan = PyCapsule_GetPointer(capsule, CAPTURE_CAPSULE);
+    if (plan == NULL) {
+        PyErr_Clear();
+        return;
+    }
+    Py_XDECREF(plan->markers);
+    Py_XDECREF(plan->names);
+    Py_XDECREF(plan->media_kinds);
+    Py_XDECREF(plan->mask);
+    Py_XDECREF(plan->direction);
+    PyMem_Free(plan);
+}
+
+PyDoc_STRVAR(capture_plan_doc,
+"capture_plan(names, media_kinds, markers, body_depth, max_body_bytes, log_body, mask,\n"
+"             direction, /)\n--\n\n"
+"The plan `capture_event` writes one capture's events by. `names` and `media_kinds` are\n"
+"the capture's own dicts (read, never written); `markers` the lowercase ASCII needles of\n"
+"private field names (a tuple of at most 64 bytes), or None where JSON bodies must\n"
+"always be read by the Python path; `mask` the text of a private value.");
+
+static PyObject *
+capture_plan(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 8) {
+        PyErr_Format(PyExc_TypeError, "capture_plan expected 8 arguments, got %zd", nargs);
+        return NULL;
+    }
+    if (!PyDict_Check(args[0]) || !PyDict_Check(args[1]) || !PyUnicode_Check(args[6]) ||
+        !PyUnicode_Check(args[7])) {
+        PyErr_SetString(PyExc_TypeError,
+                        "capture_plan() takes two dicts, ..., a mask and a direction (str)");
+        return NULL;
+    }
+    long depth = PyLong_AsLong(args[3]);
+    if (depth == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    Py_ssize_t max_body = PyLong_AsSsize_t(args[4]);
+    if (max_body == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    int log_body = PyObject_IsTrue(args[5]);
+    if (log_body < 0) {
+        return NULL;
+    }
+    CapturePlan *plan = PyMem_Calloc(1, sizeof(CapturePlan));
+    if (plan == NULL) {
+        return PyErr_NoMemory();
+    }
+    if (args[2] != Py_None) {
+        if (!fill_needles(args[2], &plan->needles, "capture_plan")) {
+            PyMem_Free(plan);
+            return NULL;
+        }
+        plan->use_needles = 1;
+    }
+    plan->body_depth = depth < 0 ? -1 : depth > JSON_DEPTH_LIMIT ? JSON_DEPTH_LIMIT : (int)depth;
+    plan->max_body = max_body;
+    plan->log_body = log_body;
+    plan->markers = Py_NewRef(args[2]);
+    plan->names = Py_NewRef(args[0]);
+    plan->media_kinds = Py_NewRef(args[1]);
+    plan->mask = Py_NewRef(args[6]);
+    plan->direction = Py_NewRef(args[7]);
+    PyObject *capsule = PyCapsule_New(plan, CAPTURE_CAPSULE, capture_plan_free);
+    if (capsule == NULL) {
+        Py_DECREF(plan->markers);
+        Py_DECREF(plan->names);
+        Py_DECREF(plan->media_kinds);
+        Py_DECREF(plan->mask);
+        Py_DECREF(plan->direction);
+        PyMem_Free(plan);
+    }
+    return capsule;
+}
+
+#define PUT_LITERAL(o, text)                      \
+    do {                                          \
+        NEED((o), sizeof(text) - 1);              \
+        put((o), (text), sizeof(text) - 1);       \
+    } while (0)
+
+/* Whether some byte of text[0:n] is past ASCII, 8 at a time. */
+static inline int
+has_high_byte(const char *text, Py_ssize_t n)
+{
+    Py_ssize_t j = 0;
+    uint64_t word;
+    for (; j + 8 <= n; j += 8) {
+        memcpy(&word, text + j, 8);
+        if (word & HIGHS) {
+            return 1;
+        }
+    }
+    for (; j < n; j++) {
+        if ((unsigned char)text[j] >= 0x80) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* A header value as the Python path reads it: bytes as latin-1 (declined past ASCII,
+ * where latin-1 and UTF-8 differ), str as it is. */
+static int
+write_header_value(Out *o, PyObject *value)
+{
+    if (PyBytes_CheckExact(value)) {
+        const char *data = PyBytes_AS_STRING(value);
+        Py_ssize_t n = PyBytes_GET_SIZE(value);
+        return has_high_byte(data, n) ? WRITE_DECLINE : write_utf8(o, data, n);
+    }
+    if (PyUnicode_CheckExact(value)) {
+        return write_text(o, value);
+    }
+    return WRITE_DECLINE;
+}
+
+/* What a half's body needs to know of its headers. */
+typedef struct {
+    PyObject *content_type; /* borrowed: the value (bytes or str), or NULL for none */
+    int encoded;            /* a Content-Encoding header is there */
+} BodyHeaders;
+
+static int
+text_equals(PyObject *text, PyObject *literal)
+{
+    return text == literal || (PyUnicode_CheckExact(text) && PyUnicode_Compare(text, literal) == 0);
+}
+
+/* `pairs` (a list or tuple of 2-tuples, of bytes or of str) as the event's headers: each
+ * name once, as first spelled, its value masked where the name is private. */
+static int
+write_pairs(Out *o, const CapturePlan *plan, PyObject *pairs, BodyHeaders *found)
+{
+    PyObject *const *items;
+    Py_ssize_t count;
+    if (PyList_CheckExact(pairs)) {
+        items = ((PyListObject *)pairs)->ob_item;
+        count = PyList_GET_SIZE(pairs);
+    }
+    else if (PyTuple_CheckExact(pairs)) {
+        items = ((PyTupleObject *)pairs)->ob_item;
+        count = PyTuple_GET_SIZE(pairs);
+    }
+    else {
+        return WRITE_DECLINE;
+    }
+    if (count > MAX_EVENT_HEADERS) {
+        return WRITE_DECLINE;
+    }
+    PyObject *keys[MAX_EVENT_HEADERS];
+    Py_ssize_t seen = 0;
+    NEED(o, 1);
+    o->data[o->len++] = '{';
+    for (Py_ssize_t k = 0; k < count; k++) {
+        PyObject *pair = items[k];
+        if (!PyTuple_CheckExact(pair) || PyTuple_GET_SIZE(pair) != 2) {
+            return WRITE_DECLINE;
+        }
+        PyObject *raw = PyTuple_GET_ITEM(pair, 0), *value = PyTuple_GET_ITEM(pair, 1);
+        if (!(PyBytes_CheckExact(raw) && PyBytes_CheckExact(value)) &&
+            !(PyUnicode_CheckExact(raw) && PyUnicode_CheckExact(value))) {
+            return WRITE_DECLINE; /* as the Python path reads them, or not at all */
+        }
+        PyObject *entry = PyDict_GetItemWithError(plan->names, raw);
+        if (entry == NULL) {
+            return PyErr_Occurred() ? WRITE_ERROR : WRITE_DECLINE; /* not seen yet */
+        }
+        if (!PyTuple_CheckExact(entry) || PyTuple_GET_SIZE(entry) != 3) {
+            return WRITE_DECLINE;
+        }
+        PyObject *name = PyTuple_GET_ITEM(entry, 0), *key = PyTuple_GET_ITEM(entry, 1);
+        int private = PyTuple_GET_ITEM(entry, 2) == Py_True;
+        if (!PyUnicode_CheckExact(name) || !PyUnicode_CheckExact(key)) {
+            return WRITE_DECLINE;
+        }
+        int repeated = 0;
+        for (Py_ssize_t j = 0; j < seen; j++) {
+            if (keys[j] == key || PyUnicode_Compare(keys[j], key) == 0) {
+                repeated = 1;
+                break;
+            }
+        }
+        if (repeated) {
+            if (private) {
+                continue; /* masked whatever the joined value */
+            }
+            return WRITE_DECLINE; /* joined by the Python path */
+        }
+        keys[seen++] = key;
+        if (text_equals(key, content_type_key)) {
+            found->content_type = value;
+        }
+        else if (text_equals(key, content_encoding_key)) {
+            found->encoded = 1;
+        }
+        if (seen > 1) {
+            NEED(o, 1);
+            o->data[o->len++] = ',';
+        }
+        int result = write_text(o, name);
+        if (result != WRITE_OK) {
+            return result;
+        }
+        NEED(o, 1);
+        o->data[o->len++] = ':';
+        if (private) {
+            result = write_text(o, plan->mask);
+        }
+        else {
+            result = write_header_value(o, value);
+        }
+        if (result != WRITE_OK) {
+            return result;
+        }
+    }
+    NEED(o, 1);
+    o->data[o->len++] = '}';
+    return WRITE_OK;
+}
+
+/* `PlainHeaders` (values by lowercase name, the event's headers by name): the second
+ * written as it is, the first read for the body. */
+static int
+write_plain(Out *o, PyObject *plain, BodyHeaders *found)
+{
+    PyObject *values = PyTuple_GET_ITEM(plain, 0), *shown = PyTuple_GET_ITEM(plain, 1);
+    if (!PyDict_CheckExact(values) || !PyDict_CheckExact(shown)) {
+        return WRITE_DECLINE;
+    }
+    found->content_type = PyDict_GetItemWithError(values, content_type_key);
+    if (found->content_type == NULL && PyErr_Occurred()) {
+        return WRITE_ERROR;
+    }
+    int encoded = PyDict_Contains(values, content_encoding_key);
+    if (encoded < 0) {
+        return WRITE_ERROR;
+    }
+    found->encoded = encoded;
+    NEED(o, 1);
+    o->data[o->len++] = '{';
+    Py_ssize_t at = 0;
+    PyObject *name, *value;
+    int first = 1;
+    while (PyDict_Next(shown, &at, &name, &value)) {
+        if (!PyUnicode_CheckExact(name) || !PyUnicode_CheckExact(value)) {
+            return WRITE_DECLINE;
+        }
+        if (!first) {
+            NEED(o, 1);
+            o->data[o->len++] = ',';
+        }
+        first = 0;
+        int result = write_text(o, name);
+        if (result != WRITE_OK) {
+            return result;
+        }
+        NEED(o, 1);
+        o->data[o->len++] = ':';
+        result = write_text(o, value);
+        if (result != WRITE_OK) {
+            return result;
+        }
+    }
+    NEED(o, 1);
+    o->data[o->len++] = '}';
+    return WRITE_OK;
+}
+
+static int
+write_headers(Out *o, const CapturePlan *plan, PyObject *headers, BodyHeaders *found)
+{
+    if (PyTuple_CheckExact(headers) && PyTuple_GET_SIZE(headers) == 2 &&
+        PyDict_CheckExact(PyTuple_GET_ITEM(headers, 0))) {
+        return write_plain(o, headers, found);
+    }
+    return write_pairs(o, plan, headers, found);
+}
+
+/* The `"body":` of a half, after its other fields (with the comma before it), or
+ * nothing: what `Capture._plain_body` gives, for a JSON body with nothing to mask. */
+static int
+write_body(Out *o, const CapturePlan *plan, PyObject *body, PyObject *size_object,
+           const BodyHeaders *found)
+{
+    Py_ssize_t size = PyLong_AsSsize_t(size_object);
+    if (size == -1 && PyErr_Occurred()) {
+        PyErr_Clear();
+        return WRITE_DECLINE;
+    }
+    if (size == 0 || !plan->log_body) {
+        return WRITE_OK;
+    }
+    if (size > plan->max_body || found->encoded || !PyBytes_CheckExact(body) ||
+        !plan->use_needles) {
+        return WRITE_DECLINE;
+    }
+    PyObject *content_type = found->content_type, *made = NULL;
+    if (content_type == NULL) {
+        content_type = empty_text;
+    }
+    else if (PyBytes_CheckExact(content_type)) {
+        made = content_type = PyUnicode_DecodeLatin1(
+            PyBytes_AS_STRING(content_type), PyBytes_GET_SIZE(content_type), NULL);
+        if (made == NULL) {
+            return WRITE_ERROR;
+        }
+    }
+    else if (!PyUnicode_CheckExact(content_type)) {
+        return WRITE_DECLINE;
+    }
+    PyObject *kind = PyDict_GetItemWithError(plan->media_kinds, content_type);
+    Py_XDECREF(made);
+    if (kind == NULL) {
+        return PyErr_Occurred() ? WRITE_ERROR : WRITE_DECLINE;
+    }
+    if (!PyTuple_CheckExact(kind) || PyTuple_GET_SIZE(kind) != 4) {
+        return WRITE_DECLINE;
+    }
+    PyObject *media = PyTuple_GET_ITEM(kind, 0);
+    if (PyTuple_GET_ITEM(kind, 1) != Py_False || !PyUnicode_CheckExact(media)) {
+        return WRITE_DECLINE; /* size only: the marker's text is the Python path's */
+    }
+    const unsigned char *data = (const unsigned char *)PyBytes_AS_STRING(body);
+    const unsigned char *end = data + PyBytes_GET_SIZE(body);
+    if (data == end) {
+        return WRITE_DECLINE;
+    }
+    if (PyTuple_GET_ITEM(kind, 2) != Py_True &&
+        !(PyUnicode_GET_LENGTH(media) == 0 && (*data == '{' || *data == '['))) {
+        return WRITE_DECLINE; /* text as base64, or a marker */
+    }
+    const unsigned char *first = data;
+    while (first < end && (*first == ' ' || (*first >= '\t' && *first <= '\r'))) {
+        first++; /* as bytes.lstrip() */
+    }
+    if (first == end || (*first != '{' && *first != '[')) {
+        return WRITE_DECLINE;
+    }
+    int flagged = 0;
+    if (!check_json_keys(data, end, plan->body_depth, &plan->needles, &flagged) || flagged) {
+        return WRITE_DECLINE; /* parsed, and masked, by the Python path */
+    }
+    PUT_LITERAL(o, ",\"body\":");
+    NEED(o, end - data);
+    put(o, (const char *)data, end - data);
+    return WRITE_OK;
+}
+
+static int
+write_optional_text(Out *o, const char *key, Py_ssize_t key_length, PyObject *value)
+{
+    if (value == Py_None) {
+        return WRITE_OK;
+    }
+    if (!PyUnicode_CheckExact(value)) {
+        return WRITE_DECLINE;
+    }
+    NEED(o, key_length);
+    put(o, key, key_length);
+    return write_text(o, value);
+}
+
+#define TRY(call)                          \
+    do {                                   \
+        int result_ = (call);              \
+        if (result_ != WRITE_OK)           \
+            return result_;                \
+    } while (0)
+
+/* The event, in `record_plain`'s order of fields. */
+static int
+write_capture(Out *o, const CapturePlan *plan, PyObject *const *args)
+{
+    PyObject *method = args[1], *url = args[2], *ip = args[3], *request_headers = args[4],
+             *request_body = args[5], *request_size = args[6], *status = args[7],
+             *response_headers = args[8], *response_body = args[9], *response_size = args[10],
+             *started = args[11], *ended = args[12], *tid = args[13], *weight = args[14],
+             *blocked_by = args[15];
+    if (!PyUnicode_CheckExact(method) || !PyUnicode_CheckExact(url) ||
+        !PyUnicode_CheckExact(tid) || (status != Py_None && !PyLong_CheckExact(status)) ||
+        (weight != Py_None && !PyLong_CheckExact(weight))) {
+        return WRITE_DECLINE;
+    }
+    PUT_LITERAL(o, "{\"request\":{\"time\":");
+    TRY(write_time(o, started));
+    PUT_LITERAL(o, ",\"uri\":");
+    TRY(write_text(o, url));
+    PUT_LITERAL(o, ",\"verb\":");
+    TRY(write_text(o, method));
+    PUT_LITERAL(o, ",\"headers\":");
+    BodyHeaders found = {NULL, 0};
+    TRY(write_headers(o, plan, request_headers, &found));
+    TRY(write_optional_text(o, ",\"ip_address\":", 14, ip));
+    TRY(write_body(o, plan, request_body, request_size, &found));
+    PUT_LITERAL(o, "},\"transaction_id\":");
+    TRY(write_text(o, tid));
+    if (status != Py_None && response_headers != Py_None) {
+        PUT_LITERAL(o, ",\"response\":{\"time\":");
+        TRY(write_time(o, ended));
+        PUT_LITERAL(o, ",\"status\":");
+        TRY(write_int(o, status));
+        PUT_LITERAL(o, ",\"headers\":");
+        BodyHeaders answer = {NULL, 0};
+        TRY(write_headers(o, plan, response_headers, &answer));
+        TRY(write_body(o, plan, response_body, response_size, &answer));
+        NEED(o, 1);
+        o->data[o->len++] = '}';
+    }
+    PUT_LITERAL(o, ",\"direction\":");
+    TRY(write_text(o, plan->direction));
+    if (weight != Py_None) {
+        PUT_LITERAL(o, ",\"weight\":");
+        TRY(write_int(o, weight));
+    }
+    TRY(write_optional_text(o, ",\"blocked_by\":", 14, blocked_by));
+    NEED(o, 1);
+    o->data[o->len++] = '}';
+    return WRITE_OK;
+}
+
+PyDoc_STRVAR(capture_event_doc,
+"capture_event(plan, method, url, ip_address, request_headers, request_body,\n"
+"              request_size, status, response_headers, response_body, response_size,\n"
+"              started, ended, transaction_id, weight, blocked_by, /)\n--\n\n"
+"The event `Capture.record_plain` writes for this exchange, with that `weight`, as\n"
+"compact JSON bytes; None where it leaves the exchange to the Python path. Headers are\n"
+"a list or tuple of (name, value) pairs, of bytes or of str, as the server gave them,\n"
+"or `PlainHeaders`; the response is written when `status` is not None.");
+
+static PyObject *
+capture_event(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 16) {
+        PyErr_Format(PyExc_TypeError, "capture_event expected 16 arguments, got %zd", nargs);
+        return NULL;
+    }
+    const CapturePlan *plan = PyCapsule_GetPointer(args[0], CAPTURE_CAPSULE);
+    if (plan == NULL) {
+        return NULL;
+    }
+    if (scratch == NULL) {
+        scratch = PyMem_Malloc(4096);
+        if (scratch == NULL) {
+            return PyErr_NoMemory();
+        }
+        scratch_cap = 4096;
+    }
+    Out o = {NULL, scratch, 0, scratch_cap, 0};
+    int result = write_capture(&o, plan, args);
+    PyObject *out = NULL;
+    if (result == WRITE_OK) {
+        out = PyBytes_FromStringAndSize(scratch, o.len);
+    }
+    else if (result == WRITE_DECLINE) {
+        out = Py_NewRef(Py_None);
+    }
+    if (scratch_cap > SCRATCH_KEEP) {
+        PyMem_Free(scratch);
+        scratch = NULL;
+        scratch_cap = 0;
+    }
+    return out;
+}
+
+PyDoc_STRVAR(pick_headers_doc,
+"pick_headers(pairs, names, /)\n--\n\n"
+"The values of the headers `names` (a tuple of lowercase ASCII bytes) in the ASGI\n"
+"header `pairs`, as `Headers.from_raw(pairs).get(name)` gives them: decoded as latin-1,\n"
+"a repeated one joined with \", \", None where there is none. None where `pairs` is not\n"
+"a list or tuple of pairs of bytes.");
+
+static PyObject *
+pick_headers(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2 || !PyTuple_CheckExact(args[1])) {
+        PyErr_SetString(PyExc_TypeError, "pick_headers() takes the pairs and a tuple of names");
+        return NULL;
+    }
+    PyObject *pairs = args[0], *names = args[1];
+    PyObject *const *items;
+    Py_ssize_t count;
+    if (PyList_CheckExact(pairs)) {
+        items = ((PyListObject *)pairs)->ob_item;
+        count = PyList_GET_SIZE(pairs);
+    }
+    else if (PyTuple_CheckExact(pairs)) {
+        items = ((PyTupleObject *)pairs)->ob_item;
+        count = PyTuple_GET_SIZE(pairs);
+    }
+    else {
+        Py_RETURN_NONE;
+    }
+    Py_ssize_t wanted = PyTuple_GET_SIZE(names);
+    for (Py_ssize_t w = 0; w < wanted; w++) {
+        if (!PyBytes_CheckExact(PyTuple_GET_ITEM(names, w))) {
+            PyErr_SetString(PyExc_TypeError, "pick_headers() names must be bytes");
+            return NULL;
+        }
+    }
+    for (Py_ssize_t k = 0; k < count; k++) {
+        PyObject *pair = items[k];
+        if (!PyTuple_CheckExact(pair) || PyTuple_GET_SIZE(pair) != 2 ||
+            !PyBytes_CheckExact(PyTuple_GET_ITEM(pair, 0)) ||
+            !PyBytes_CheckExact(PyTuple_GET_ITEM(pair, 1))) {
+            Py_RETURN_NONE;
+        }
+    }
+    PyObject *out = PyTuple_New(wanted);
+    if (out == NULL) {
+        return NULL;
+    }
+    for (Py_ssize_t w = 0; w < wanted; w++) {
+        PyObject *want = PyTuple_GET_ITEM(names, w);
+        const char *text = PyBytes_AS_STRING(want);
+        Py_ssize_t length = PyBytes_GET_SIZE(want);
+        PyObject *value = NULL;
+        for (Py_ssize_t k = 0; k < count; k++) {
+            PyObject *name = PyTuple_GET_ITEM(items[k], 0);
+            if (PyBytes_GET_SIZE(name) != length) {
+                continue;
+            }
+            const char *spelled = PyBytes_AS_STRING(name);
+            Py_ssize_t j = 0;
+            while (j < length && (char)(IS_UPPER(spelled[j]) ? spelled[j] | 0x20 : spelled[j]) == text[j]) {
+                j++;
+            }
+            if (j < length) {
+                continue;
+            }
+            PyObject *raw = PyTuple_GET_ITEM(items[k], 1);
+            PyObject *decoded = PyUnicode_DecodeLatin1(PyBytes_AS_STRING(raw),
+                                                       PyBytes_GET_SIZE(raw), NULL);
+            if (decoded == NULL) {
+                Py_XDECREF(value);
+                Py_DECREF(out);
+                return NULL;
+            }
+            if (value == NULL) {
+                value = decoded;
+            }
+            else {
+                PyObject *joined = PyUnicode_FromFormat("%U, %U", value, decoded);
+                Py_DECREF(value);
+                Py_DECREF(decoded);
+                if (joined == NULL) {
+                    Py_DECREF(out);
+                    return NULL;
+                }
+                value = joined;
+            }
+        }
+        PyTuple_SET_ITEM(out, w, value == NULL ? Py_NewRef(Py_None) : value);
+    }
+    return out;
+}
+
+
+PyDoc_STRVAR(uuid4_text_doc,
+"uuid4_text(bits, /)\n--\n\n"
+"The canonical text of the UUID4 made of the low 128 bits of the int `bits`, its\n"
+"version and variant set: `models._new_transaction_id`'s text for those bits.");
+
+static PyObject *sixty_four; /* 64, to shift by */
+
+static PyObject *
+uuid4_text(PyObject *module, PyObject *bits)
+{
+    if (!PyLong_Check(bits)) {
+        PyErr_SetString(PyExc_TypeError, "uuid4_text() takes an int");
+        return NULL;
+    }
+    unsigned long long low = PyLong_AsUnsignedLongLongMask(bits);
+    if (low == (unsigned long long)-1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    PyObject *shifted = PyNumber_Rshift(bits, sixty_four);
+    if (shifted == NULL) {
+        return NULL;
+    }
+    unsigned long long high = PyLong_AsUnsignedLongLongMask(shifted);
+    Py_DECREF(shifted);
+    if (high == (unsigned long long)-1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    high = (high & ~(0xFULL << 12)) | (0x4ULL << 12); /* the version, bits 76-79 */
+    low = (low & ~(0x3ULL << 62)) | (0x2ULL << 62);   /* the variant, bits 62-63 */
+    PyObject *out = PyUnicode_New(36, 127);
+    if (out == NULL) {
+        return NULL;
+    }
+    static const char hex[] = "0123456789abcdef";
+    Py_UCS1 *text = PyUnicode_1BYTE_DATA(out);
+    int at = 0;
+    for (int digit = 0; digit < 32; digit++) {
+        if (digit == 8 || digit == 12 || digit == 16 || digit == 20) {
+            text[at++] = '-';
+        }
+        unsigned long long word = digit < 16 ? high : low;
+        text[at++] = hex[(word >> (4 * (15 - digit % 16))) & 15];
+    }
+    return out;
+}
+
 static PyMethodDef methods[] = {
     {"utc_millis", utc_millis, METH_O, utc_millis_doc},
     {"has_null", has_null, METH_O, has_null_doc},
@@ -1603,6 +2270,11 @@ static PyMethodDef methods[] = {
     {"encode_model", (PyCFunction)(void (*)(void))encode_model, METH_FASTCALL, encode_model_doc},
     {"encode_models", (PyCFunction)(void (*)(void))encode_models, METH_FASTCALL,
      encode_models_doc},
+    {"capture_plan", (PyCFunction)(void (*)(void))capture_plan, METH_FASTCALL, capture_plan_doc},
+    {"capture_event", (PyCFunction)(void (*)(void))capture_event, METH_FASTCALL,
+     capture_event_doc},
+    {"pick_headers", (PyCFunction)(void (*)(void))pick_headers, METH_FASTCALL, pick_headers_doc},
+    {"uuid4_text", uuid4_text, METH_O, uuid4_text_doc},
     {NULL, NULL, 0, NULL},
 };
 
@@ -1636,5 +2308,13 @@ PyInit__speedups(void)
     escape_letter['\\'] = '\\';
     utc = PyDateTimeAPI->TimeZone_UTC;
     Py_INCREF(utc);
+    content_type_key = PyUnicode_InternFromString("content-type");
+    content_encoding_key = PyUnicode_InternFromString("content-encoding");
+    empty_text = PyUnicode_InternFromString("");
+    sixty_four = PyLong_FromLong(64);
+    if (content_type_key == NULL || content_encoding_key == NULL || empty_text == NULL ||
+        sixty_four == NULL) {
+        return NULL;
+    }
     return PyModule_Create(&module);
 }

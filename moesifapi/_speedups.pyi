@@ -20,3 +20,35 @@ def encode_models(
     fallback: Callable[[Any, int], bytes],
     /,
 ) -> tuple[bytes, list[int]]: ...
+def capture_plan(
+    names: dict[Any, tuple[str, str, bool]],
+    media_kinds: dict[str, tuple[str, bool, bool, bool]],
+    markers: tuple[bytes, ...] | None,
+    body_depth: int,
+    max_body_bytes: int,
+    log_body: bool,
+    mask: str,
+    direction: str,
+    /,
+) -> object: ...
+def capture_event(
+    plan: object,
+    method: str,
+    url: str,
+    ip_address: str | None,
+    request_headers: object,
+    request_body: bytes,
+    request_size: int,
+    status: int | None,
+    response_headers: object,
+    response_body: bytes,
+    response_size: int,
+    started: object,
+    ended: object,
+    transaction_id: str,
+    weight: int | None,
+    blocked_by: str | None,
+    /,
+) -> bytes | None: ...
+def pick_headers(pairs: object, names: tuple[bytes, ...], /) -> tuple[str | None, ...] | None: ...
+def uuid4_text(bits: int, /) -> str: ...

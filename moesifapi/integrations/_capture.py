@@ -49,6 +49,16 @@ _json_keys_check: Callable[[bytes, int, tuple[bytes, ...]], int] | None = (
     getattr(_wire._speedups, "json_keys_check", None) if _orjson is not None else None
 )
 
+# The C speed-up's writer of a plain capture's event (`Capture.record_plain`), and
+# its reader of a few request headers (the adapters' `pick_headers`); None without it.
+_capture_plan: Callable[..., object] | None = getattr(_wire._speedups, "capture_plan", None)
+_capture_event: Callable[..., bytes | None] = getattr(
+    _wire._speedups, "capture_event", lambda *_: None
+)
+pick_headers: Callable[[object, tuple[bytes, ...]], tuple[str | None, ...] | None] | None = getattr(
+    _wire._speedups, "pick_headers", None
+)
+
 if TYPE_CHECKING:
     from .._async_client import AsyncMoesifClient
     from .._client import MoesifClient
@@ -825,6 +835,26 @@ class Capture:
         self._names: dict[bytes | str, tuple[str, str, bool]] = {}
         # A content type -> `_media_kind`'s answer.
         self._media_kinds: dict[str, tuple[str, bool, bool, bool]] = {}
+        # The C writer's plan of `record_plain`'s events: it reads the two dicts above
+        # (filled by the Python path, which it leaves whatever they do not hold yet).
+        self._event_plan: object = None
+        if self.plain and _capture_plan is not None:
+            privacy = self._privacy
+            checks_keys = (
+                _json_keys_check is not None
+                and not privacy._walk_all
+                and len(privacy._markers) <= 64
+            )
+            self._event_plan = _capture_plan(
+                self._names,
+                self._media_kinds,
+                privacy._markers if checks_keys else None,
+                _BODY_DEPTH,
+                settings.max_body_bytes,
+                settings.log_body,
+                DEFAULT_MASK,
+                direction,
+            )
         if settings.sampling:
             client.app_config()  # starts keeping the config fresh
         if settings.governance and direction == "Incoming":
@@ -835,10 +865,12 @@ class Capture:
     def transaction_id(self, headers: Mapping[str, str]) -> str:
         """The exchange's transaction id: the request's own header's, or a new one."""
         name = self._tid_key
-        if name is not None:
-            given = headers.get(name)
-            if given and len(given) <= 256 and given.isprintable():
-                return given
+        return self.chosen_transaction_id(None if name is None else headers.get(name))
+
+    def chosen_transaction_id(self, given: str | None) -> str:
+        """`given` (the request's transaction id header) where it is fit, or a new id."""
+        if given and len(given) <= 256 and given.isprintable():
+            return given
         return _new_transaction_id()
 
     def governs(self) -> bool:
@@ -848,8 +880,11 @@ class Capture:
         starts a fetch when one is due."""
         if not self.settings.governance:
             return False
-        self.client._freshen()
-        return bool(self.client._steering.rules)
+        client = self.client
+        steering = client._steering
+        if steering.clock() >= steering._look_at:  # `Steering.due`'s own first test
+            client._freshen()
+        return bool(steering.rules)
 
     def governs_by_body(self) -> bool:
         """Whether a rule looks into request bodies, so that an adapter must read the
@@ -1216,16 +1251,25 @@ class Capture:
             shown[name] = DEFAULT_MASK if private(name) else value
         return values, shown
 
+    def as_plain(self, headers: HeaderInput) -> PlainHeaders:
+        """Headers as an adapter hands them to `record_plain`, as `PlainHeaders`."""
+        if isinstance(headers, tuple) and len(headers) == 2 and isinstance(headers[0], dict):
+            return headers
+        pairs: list[Any] = list(headers)
+        if pairs and isinstance(pairs[0][0], str):
+            return self.plain_str_headers(pairs)
+        return self.plain_headers(pairs)
+
     def record_plain(
         self,
         method: str,
         url: str,
         peer: str | None,
-        request_headers: PlainHeaders,
+        request_headers: HeaderInput,
         request_body: bytes,
         request_size: int,
         status: int | None,
-        response_headers: PlainHeaders | None,
+        response_headers: HeaderInput | None,
         response_body: bytes,
         response_size: int,
         started: datetime,
@@ -1234,88 +1278,148 @@ class Capture:
         blocked_by: str | None,
     ) -> bool | None:
         """`record` from what the adapter saw, as it saw it, for a `plain` capture: the
-        event's JSON written with no view and no model built. The response is there
-        when `status` is not None (with `response_headers`). Never raises. None when
-        the model path must decide: the adapter then calls `record` with the views.
+        event's JSON written with no view and no model built. Headers come as the
+        server gave them (pairs of bytes, or of str) or as `PlainHeaders`. The response
+        is there when `status` is not None (with `response_headers`). Never raises.
+        None when the model path must decide: the adapter then calls `record` with the
+        views.
 
-        The same event as `record`'s (tests/integrations/test_capture_encoder.py
-        holds the two to the same bytes); `encoder` is the general form.
+        The C speed-up writes the common exchange (`_speedups.capture_event`); the rest,
+        and everything without it, is written here (`_plain_event`), to the same bytes
+        (tests/integrations/test_capture_writer.py). The same event as `record`'s
+        (tests/integrations/test_capture_encoder.py holds the two to the same bytes);
+        `encoder` is the general form.
         """
         try:
             settings = self.settings
             if settings.skip_paths and (urlsplit(url).path or "/") in settings.skip_paths:
                 return False
-            request_values = request_headers[0]
             trusted = settings.trusted_proxies
-            ip_address = (
-                peer if peer is None or not trusted else client_ip(peer, request_values, trusted)
-            )
-            weigh: Callable[[], int | None] | int | None = None
-            config = self.client._steering.config
-            if settings.sampling and not config.regex_config and _keeps_all(config.sample_rate):
-                weigh = 1  # no rule, no ids: kept, standing for itself, as `weight` says
-            elif settings.sampling:
-                weight_of = self.client._steering.weight
-
-                def fields() -> dict[str, str]:
-                    out = {"request.verb": method, "request.route": route_of(url)}
+            ip_address = peer
+            if peer is not None and trusted:
+                request_headers = self.as_plain(request_headers)
+                ip_address = client_ip(peer, request_headers[0], trusted)
+            weight = None
+            if settings.sampling:
+                steering = self.client._steering
+                config = steering.config
+                if not config.regex_config and _keeps_all(config.sample_rate):
+                    weight = 1  # no rule, no ids: kept, standing for itself, as `weight` says
+                else:
+                    fields = {"request.verb": method, "request.route": route_of(url)}
                     if ip_address:
-                        out["request.ip_address"] = ip_address
+                        fields["request.ip_address"] = ip_address
                     if status:
-                        out["response.status"] = str(status)
-                    return out
-
-                def weigh() -> int | None:
-                    return weight_of(fields, None, None)
-
-            def build(weight: int | None) -> bytes:
-                time_text = _time_text
-                request: dict[str, object] = {
-                    "time": time_text(started),
-                    "uri": url,
-                    "verb": method,
-                    "headers": request_headers[1],
-                }
-                if ip_address is not None:
-                    request["ip_address"] = ip_address
-                if request_size and settings.log_body:
-                    body, transfer_encoding = self._plain_body(
-                        request_body, request_size, request_values
+                        fields["response.status"] = str(status)
+                    kept, weight = self.client._queue.core.weigh(
+                        lambda: steering.weight(lambda: fields, None, None)
                     )
-                    if body is not None:
-                        request["body"] = body
-                    if transfer_encoding is not None:
-                        request["transfer_encoding"] = transfer_encoding
-                event: dict[str, object] = {"request": request, "transaction_id": transaction_id}
-                if status is not None and response_headers is not None:
-                    response: dict[str, object] = {
-                        "time": time_text(ended),
-                        "status": status,
-                        "headers": response_headers[1],
-                    }
-                    if response_size and settings.log_body:
-                        body, transfer_encoding = self._plain_body(
-                            response_body, response_size, response_headers[0]
-                        )
-                        if body is not None:
-                            response["body"] = body
-                        if transfer_encoding is not None:
-                            response["transfer_encoding"] = transfer_encoding
-                    event["response"] = response
-                event["direction"] = self.direction
-                if weight is not None:
-                    event["weight"] = weight
-                if blocked_by is not None:
-                    event["blocked_by"] = blocked_by
-                out: bytes = _orjson.dumps(event)
-                return out
-
-            return bool(self.client._queue_built(build, weigh))
+                    if not kept:
+                        return False
+            encoded = None
+            plan = self._event_plan
+            if plan is not None:
+                encoded = _capture_event(
+                    plan,
+                    method,
+                    url,
+                    ip_address,
+                    request_headers,
+                    request_body,
+                    request_size,
+                    status,
+                    response_headers,
+                    response_body,
+                    response_size,
+                    started,
+                    ended,
+                    transaction_id,
+                    weight,
+                    blocked_by,
+                )
+            if encoded is None:
+                encoded = self._plain_event(
+                    method,
+                    url,
+                    ip_address,
+                    request_headers,
+                    request_body,
+                    request_size,
+                    status,
+                    response_headers,
+                    response_body,
+                    response_size,
+                    started,
+                    ended,
+                    transaction_id,
+                    weight,
+                    blocked_by,
+                )
+            return bool(self.client._queue_encoded(encoded))
         except (TypeError, ValueError, _wire._NotFast):
             return None  # orjson refused a text (a lone surrogate), or a time
         except Exception:
             logger.exception("moesifapi: could not capture %s %s", method, url)
             return False
+
+    def _plain_event(
+        self,
+        method: str,
+        url: str,
+        ip_address: str | None,
+        request_headers: HeaderInput,
+        request_body: bytes,
+        request_size: int,
+        status: int | None,
+        response_headers: HeaderInput | None,
+        response_body: bytes,
+        response_size: int,
+        started: datetime,
+        ended: datetime,
+        transaction_id: str,
+        weight: int | None,
+        blocked_by: str | None,
+    ) -> bytes:
+        """`record_plain`'s event, written in Python: what `_speedups.capture_event`
+        writes, for every exchange."""
+        settings = self.settings
+        plain = self.as_plain(request_headers)
+        request: dict[str, object] = {
+            "time": _time_text(started),
+            "uri": url,
+            "verb": method,
+            "headers": plain[1],
+        }
+        if ip_address is not None:
+            request["ip_address"] = ip_address
+        if request_size and settings.log_body:
+            body, transfer_encoding = self._plain_body(request_body, request_size, plain[0])
+            if body is not None:
+                request["body"] = body
+            if transfer_encoding is not None:
+                request["transfer_encoding"] = transfer_encoding
+        event: dict[str, object] = {"request": request, "transaction_id": transaction_id}
+        if status is not None and response_headers is not None:
+            answer = self.as_plain(response_headers)
+            response: dict[str, object] = {
+                "time": _time_text(ended),
+                "status": status,
+                "headers": answer[1],
+            }
+            if response_size and settings.log_body:
+                body, transfer_encoding = self._plain_body(response_body, response_size, answer[0])
+                if body is not None:
+                    response["body"] = body
+                if transfer_encoding is not None:
+                    response["transfer_encoding"] = transfer_encoding
+            event["response"] = response
+        event["direction"] = self.direction
+        if weight is not None:
+            event["weight"] = weight
+        if blocked_by is not None:
+            event["blocked_by"] = blocked_by
+        out: bytes = _orjson.dumps(event)
+        return out
 
     def _plain_body(
         self, body: bytes, size: int, values: Mapping[str, str]
@@ -1353,6 +1457,10 @@ def _keeps_all(rate: int | None) -> bool:
     """Whether an app sample rate keeps every event (`rate_for`: 100 when unset)."""
     return rate is None or rate >= 100
 
+
+HeaderInput: TypeAlias = "PlainHeaders | Iterable[tuple[bytes, bytes]] | Iterable[tuple[str, str]]"
+"""Headers as an adapter hands them to `Capture.record_plain`: as the server gave them
+(ASGI's pairs of bytes, WSGI's pairs of str), or already `PlainHeaders`."""
 
 PlainHeaders: TypeAlias = "tuple[dict[str, str], dict[str, str]]"
 """Headers as a plain capture keeps them: (each value by its lowercase name, repeated

@@ -38,6 +38,7 @@ from ._capture import (
     CapturedResponse,
     Headers,
     blocked_answer,
+    pick_headers,
     plain_view,
     settings_from,
 )
@@ -47,7 +48,7 @@ if TYPE_CHECKING:
 
     from .._client import MoesifClient
     from .._governance import GovernanceDecision
-    from ._capture import CaptureOptions, PlainHeaders
+    from ._capture import CaptureOptions, HeaderInput
 
 __all__ = ["MoesifMiddleware"]
 
@@ -66,9 +67,9 @@ _DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
 _now: Callable[[], datetime] = functools.partial(datetime.now, timezone.utc)
 
 
-def _url(scope: Scope, headers: Mapping[str, str]) -> str:
+def _url(scope: Scope, host: str | None) -> str:
+    """The request's full URL, from its scope and its Host header (`host`)."""
     scheme = scope.get("scheme") or "http"
-    host = headers.get("host")
     if not host:
         server = scope.get("server")
         if server:
@@ -134,18 +135,27 @@ class _Exchange:
         self.started = _now()
         capture = middleware.capture
         raw = scope.get("headers") or ()
-        # A plain capture (no hook reads the views) keeps the headers as it writes
-        # them; the view is built only if governance asks for it (`request`).
-        headers: Mapping[str, str]
-        self.request_headers: Headers | None
+        # A plain capture (no hook reads the views) keeps the headers as the server
+        # gave them, for `record_plain` to write; it reads only the two it needs now.
+        # The view is built only if governance asks for it (`request`).
+        self.request_headers: Headers | None = None
+        self.plain: HeaderInput | None = None
+        picked = None
         if capture.plain:
-            self.plain: PlainHeaders | None = capture.plain_headers(raw)
-            self.request_headers = None
-            headers = self.plain[0]
+            self.plain = raw
+            if pick_headers is not None:
+                picked = pick_headers(raw, middleware._picked)
+        if picked is not None:
+            host, given = picked[0], picked[1] if len(picked) > 1 else None
         else:
-            self.plain = None
-            self.request_headers = headers = Headers.from_raw(raw)
-        self.url = _url(scope, headers)
+            headers: Mapping[str, str]
+            if capture.plain:
+                headers = capture.plain_headers(raw)[0]
+            else:
+                self.request_headers = headers = Headers.from_raw(raw)
+            host = headers.get("host")
+            given = None if middleware._tid_key is None else headers.get(middleware._tid_key)
+        self.url = _url(scope, host)
         limit = middleware._limit
         self.request_tap = BodyTap(limit)
         self.response_tap = BodyTap(limit)
@@ -156,7 +166,7 @@ class _Exchange:
         self.trailers = False
         self.finished = False
         self.recorded = False
-        self.tid = capture.transaction_id(headers)
+        self.tid = capture.chosen_transaction_id(given)
         self.extra_headers: list[tuple[bytes, bytes]] = []
         tid_header = middleware._tid_header
         if tid_header is not None:
@@ -169,7 +179,8 @@ class _Exchange:
         headers = self.request_headers
         if headers is None:
             assert self.plain is not None
-            headers = self.request_headers = plain_view(self.plain)
+            capture = self.middleware.capture
+            headers = self.request_headers = plain_view(capture.as_plain(self.plain))
         return CapturedRequest(
             method=self.scope.get("method") or "GET",
             url=self.url,
@@ -200,7 +211,7 @@ class _Exchange:
                     request_tap.captured(),
                     request_tap.size,
                     code,
-                    None if code is None else capture.plain_headers(self.response_headers),
+                    None if code is None else self.response_headers,
                     response_tap.captured(),
                     response_tap.size,
                     self.started,
@@ -348,20 +359,22 @@ class MoesifMiddleware:
         settings = self.settings
         self._limit = settings.max_body_bytes if settings.log_body else 0
         name = settings.transaction_id_header
-        self._tid_header = None if name is None else name.lower().encode("latin-1")
+        self._tid_key = None if name is None else name.lower()
+        self._tid_header = None if self._tid_key is None else self._tid_key.encode("latin-1")
+        # The request headers an exchange reads before the app: Host, and the
+        # transaction id's where there is one (`pick_headers`).
+        self._picked = (b"host",) if self._tid_header is None else (b"host", self._tid_header)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope.get("type")
-        if kind == "http":
-            await self._http(scope, receive, send)
-        elif kind == "lifespan":
+        if kind == "lifespan":
             await self._lifespan(scope, receive, send)
-        else:
+            return
+        if kind != "http":
             await self.app(scope, receive, send)
-
-    # --- http ---
-
-    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+            return
+        # An HTTP exchange, here rather than in a coroutine of its own: one frame less
+        # on every request.
         try:
             exchange = _Exchange(self, scope, receive, send)
         except Exception:

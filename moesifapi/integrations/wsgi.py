@@ -279,7 +279,7 @@ class _Exchange:
                     tap.captured(),
                     tap.size,
                     self.status or 500,
-                    capture.plain_str_headers(self.response_headers),
+                    self.response_headers,
                     response_tap.captured(),
                     response_tap.size,
                     self.started,

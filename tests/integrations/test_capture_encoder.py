@@ -382,28 +382,25 @@ def _raw(headers: Headers, as_bytes: bool) -> list[tuple[Any, Any]]:
 
 
 def _plain_and_model(
-    capture: Capture, exchange: dict[str, Any], as_bytes: bool
+    capture: Capture, exchange: dict[str, Any], as_bytes: bool, as_given: bool = False
 ) -> tuple[bytes, bytes]:
     """(`record_plain`'s bytes, the model path's bytes) for one exchange whose headers
-    come as ASGI's byte pairs (`as_bytes`) or as WSGI's str pairs."""
+    come as ASGI's byte pairs (`as_bytes`) or as WSGI's str pairs, handed over as they
+    are (`as_given`) or as `PlainHeaders`."""
     request, response = exchange["request"], exchange["response"]
     read = capture.plain_headers if as_bytes else capture.plain_str_headers
+    if as_given:
+        read = list
     view = Headers.from_raw if as_bytes else Headers
     request_pairs = _raw(request.headers, as_bytes)
     response_pairs = None if response is None else _raw(response.headers, as_bytes)
     built: list[bytes] = []
-    weights: list[int | None] = []
 
-    def queue_built(
-        build: Callable[[int | None], bytes], weigh: Callable[[], int | None] | int | None
-    ) -> bool:
-        # As `QueueCore.prepare_built` reads `weigh`: a function, the weight, or None.
-        weight = weigh() if callable(weigh) else weigh
-        weights.append(weight)
-        built.append(build(weight))
+    def queue_encoded(encoded: bytes) -> bool:
+        built.append(encoded)
         return True
 
-    capture.client._queue_built = queue_built  # type: ignore[method-assign]
+    capture.client._queue_encoded = queue_encoded  # type: ignore[method-assign]
     queued = capture.record_plain(
         request.method,
         request.url,
@@ -434,8 +431,9 @@ def _plain_and_model(
         blocked_by=exchange["blocked_by"],
     )
     assert isinstance(event, EventModel)
-    if weights[0] is not None:
-        event.weight = weights[0]
+    weight = orjson.loads(built[0]).get("weight")
+    if weight is not None:
+        event.weight = weight
     return built[0], encode_item(event)
 
 
@@ -462,8 +460,9 @@ def test_the_plain_path_writes_what_the_model_path_writes(
     client._steering.rand = lambda: 0.0  # kept, whatever the rate: the weight shows it
     exchange.update(private_headers=private_headers, size_only=size_only)
     capture = _plain_capture(client, exchange)
-    for _ in range(2):  # the second time from what the capture remembered
-        plain, model = _plain_and_model(capture, exchange, as_bytes)
+    # The second time from what the capture remembered (the C writer's first chance).
+    for as_given in (True, True, False):
+        plain, model = _plain_and_model(capture, exchange, as_bytes, as_given)
         assert orjson.loads(plain) == orjson.loads(model)
         bodies = [exchange["request"].body]
         if exchange["response"] is not None:
