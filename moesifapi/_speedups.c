@@ -551,6 +551,7 @@ typedef struct {
     unsigned long long starts[256];
     const unsigned char *text[64];
     Py_ssize_t length[64];
+    Py_ssize_t shortest; /* the length of the shortest needle; PY_SSIZE_T_MAX for none */
 } Needles;
 
 /* Whether the raw text [p, end) holds a needle in any ASCII case; with
@@ -561,12 +562,19 @@ static int
 holds_needle(const unsigned char *p, const unsigned char *end, const Needles *needles,
                    int spelled_otherwise)
 {
-    for (const unsigned char *at = p; at < end; at++) {
-        unsigned char c = *at;
-        if (spelled_otherwise && (c == '\\' || c >= 0x80)) {
-            return 1;
+    if (spelled_otherwise) {
+        for (const unsigned char *at = p; at < end; at++) {
+            if (*at == '\\' || *at >= 0x80) {
+                return 1;
+            }
         }
-        unsigned long long candidates = needles->starts[c];
+    }
+    if (end - p < needles->shortest) {
+        return 0; /* no needle fits */
+    }
+    const unsigned char *last = end - needles->shortest;
+    for (const unsigned char *at = p; at <= last; at++) {
+        unsigned long long candidates = needles->starts[*at];
         while (candidates) {
             int k = LOWEST_BIT(candidates); /* the needles starting so, in turn */
             candidates &= candidates - 1;
@@ -767,6 +775,7 @@ fill_needles(PyObject *needles, Needles *out, const char *caller)
         return 0;
     }
     memset(out->starts, 0, sizeof(out->starts));
+    out->shortest = PY_SSIZE_T_MAX;
     for (Py_ssize_t k = 0; k < count; k++) {
         PyObject *needle = PyTuple_GET_ITEM(needles, k);
         if (!PyBytes_Check(needle) || PyBytes_GET_SIZE(needle) == 0) {
@@ -776,6 +785,9 @@ fill_needles(PyObject *needles, Needles *out, const char *caller)
         const unsigned char *text = (const unsigned char *)PyBytes_AS_STRING(needle);
         out->text[k] = text;
         out->length[k] = PyBytes_GET_SIZE(needle);
+        if (out->length[k] < out->shortest) {
+            out->shortest = out->length[k];
+        }
         out->starts[text[0]] |= 1ULL << k;
         if (text[0] >= 'a' && text[0] <= 'z') {
             out->starts[text[0] - 'a' + 'A'] |= 1ULL << k;
@@ -1801,6 +1813,7 @@ write_pairs(Out *o, const CapturePlan *plan, PyObject *pairs, BodyHeaders *found
         return WRITE_DECLINE;
     }
     PyObject *keys[MAX_EVENT_HEADERS];
+    Py_hash_t hashes[MAX_EVENT_HEADERS];
     Py_ssize_t seen = 0;
     NEED(o, 1);
     o->data[o->len++] = '{';
@@ -1826,9 +1839,14 @@ write_pairs(Out *o, const CapturePlan *plan, PyObject *pairs, BodyHeaders *found
         if (!PyUnicode_CheckExact(name) || !PyUnicode_CheckExact(key)) {
             return WRITE_DECLINE;
         }
+        Py_hash_t hash = PyObject_Hash(key); /* kept by the str once made */
+        if (hash == -1) {
+            return WRITE_ERROR;
+        }
         int repeated = 0;
         for (Py_ssize_t j = 0; j < seen; j++) {
-            if (keys[j] == key || PyUnicode_Compare(keys[j], key) == 0) {
+            if (keys[j] == key ||
+                (hashes[j] == hash && PyUnicode_Compare(keys[j], key) == 0)) {
                 repeated = 1;
                 break;
             }
@@ -1839,7 +1857,8 @@ write_pairs(Out *o, const CapturePlan *plan, PyObject *pairs, BodyHeaders *found
             }
             return WRITE_DECLINE; /* joined by the Python path */
         }
-        keys[seen++] = key;
+        keys[seen] = key;
+        hashes[seen++] = hash;
         if (text_equals(key, content_type_key)) {
             found->content_type = value;
         }
@@ -2254,6 +2273,130 @@ uuid4_text(PyObject *module, PyObject *bits)
     return out;
 }
 
+
+PyDoc_STRVAR(environ_pairs_doc,
+"environ_pairs(environ, names, key, /)\n--\n\n"
+"The request headers of a WSGI `environ` as (name, value) pairs, in the order\n"
+"`wsgi.plain_request_headers` reads them (the HTTP_ keys, then Content-Type and\n"
+"Content-Length), and the value of the header whose lowercase name is `key` (a\n"
+"repeated one joined with \", \"), or None: `(pairs, value)`. `names` is the\n"
+"middleware's dict of what each environ key is (an entry, or () for no header); None\n"
+"where it does not know a key yet.");
+
+static PyObject *cgi_keys[2], *cgi_copies[2], *cgi_names[2];
+
+/* Append (name, value) and join `value` onto `*given` when `lowered` is `key`. */
+static int
+add_environ_pair(PyObject *pairs, PyObject *name, PyObject *lowered, PyObject *value,
+                 PyObject *key, PyObject **given)
+{
+    PyObject *pair = PyTuple_Pack(2, name, value);
+    if (pair == NULL || PyList_Append(pairs, pair) < 0) {
+        Py_XDECREF(pair);
+        return -1;
+    }
+    Py_DECREF(pair);
+    if (key != Py_None && lowered != NULL) {
+        int same = PyUnicode_Compare(lowered, key) == 0;
+        if (same) {
+            if (*given == NULL) {
+                *given = Py_NewRef(value);
+            }
+            else {
+                PyObject *joined = PyUnicode_FromFormat("%U, %U", *given, value);
+                if (joined == NULL) {
+                    return -1;
+                }
+                Py_SETREF(*given, joined);
+            }
+        }
+    }
+    return 0;
+}
+
+static PyObject *
+environ_pairs(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 3 || !PyDict_Check(args[0]) || !PyDict_Check(args[1]) ||
+        (args[2] != Py_None && !PyUnicode_Check(args[2]))) {
+        PyErr_SetString(PyExc_TypeError,
+                        "environ_pairs() takes the environ, the names and a key or None");
+        return NULL;
+    }
+    PyObject *environ = args[0], *names = args[1], *key = args[2];
+    PyObject *pairs = PyList_New(0), *given = NULL;
+    if (pairs == NULL) {
+        return NULL;
+    }
+    Py_ssize_t at = 0;
+    PyObject *environ_key, *value;
+    while (PyDict_Next(environ, &at, &environ_key, &value)) {
+        PyObject *entry = PyDict_GetItemWithError(names, environ_key);
+        if (entry == NULL) {
+            if (PyErr_Occurred()) {
+                goto fail;
+            }
+            goto unknown;
+        }
+        if (!PyTuple_CheckExact(entry)) {
+            goto unknown;
+        }
+        if (PyTuple_GET_SIZE(entry) == 0 || !PyUnicode_Check(value)) {
+            continue; /* no header, or not text */
+        }
+        if (PyTuple_GET_SIZE(entry) != 3 || !PyUnicode_CheckExact(PyTuple_GET_ITEM(entry, 1))) {
+            goto unknown;
+        }
+        if (add_environ_pair(pairs, PyTuple_GET_ITEM(entry, 0), PyTuple_GET_ITEM(entry, 1), value,
+                             key, &given) < 0) {
+            goto fail;
+        }
+    }
+    for (int k = 0; k < 2; k++) {
+        PyObject *found = PyDict_GetItemWithError(environ, cgi_keys[k]);
+        if (found == NULL && PyErr_Occurred()) {
+            goto fail;
+        }
+        int truthy = found == NULL ? 0 : PyObject_IsTrue(found);
+        if (truthy < 0) {
+            goto fail;
+        }
+        if (!truthy) {
+            found = PyDict_GetItemWithError(environ, cgi_copies[k]);
+            if (found == NULL) {
+                if (PyErr_Occurred()) {
+                    goto fail;
+                }
+                continue;
+            }
+        }
+        if (!PyUnicode_Check(found)) {
+            goto unknown; /* the Python path says what comes of it */
+        }
+        PyObject *lowered = PyObject_CallMethod(cgi_names[k], "lower", NULL);
+        if (lowered == NULL) {
+            goto fail;
+        }
+        int failed = add_environ_pair(pairs, cgi_names[k], lowered, found, key, &given);
+        Py_DECREF(lowered);
+        if (failed) {
+            goto fail;
+        }
+    }
+    PyObject *out = PyTuple_Pack(2, pairs, given == NULL ? Py_None : given);
+    Py_DECREF(pairs);
+    Py_XDECREF(given);
+    return out;
+unknown:
+    Py_DECREF(pairs);
+    Py_XDECREF(given);
+    Py_RETURN_NONE;
+fail:
+    Py_DECREF(pairs);
+    Py_XDECREF(given);
+    return NULL;
+}
+
 static PyMethodDef methods[] = {
     {"utc_millis", utc_millis, METH_O, utc_millis_doc},
     {"has_null", has_null, METH_O, has_null_doc},
@@ -2275,6 +2418,8 @@ static PyMethodDef methods[] = {
      capture_event_doc},
     {"pick_headers", (PyCFunction)(void (*)(void))pick_headers, METH_FASTCALL, pick_headers_doc},
     {"uuid4_text", uuid4_text, METH_O, uuid4_text_doc},
+    {"environ_pairs", (PyCFunction)(void (*)(void))environ_pairs, METH_FASTCALL,
+     environ_pairs_doc},
     {NULL, NULL, 0, NULL},
 };
 
@@ -2312,6 +2457,17 @@ PyInit__speedups(void)
     content_encoding_key = PyUnicode_InternFromString("content-encoding");
     empty_text = PyUnicode_InternFromString("");
     sixty_four = PyLong_FromLong(64);
+    cgi_keys[0] = PyUnicode_InternFromString("CONTENT_TYPE");
+    cgi_keys[1] = PyUnicode_InternFromString("CONTENT_LENGTH");
+    cgi_copies[0] = PyUnicode_InternFromString("HTTP_CONTENT_TYPE");
+    cgi_copies[1] = PyUnicode_InternFromString("HTTP_CONTENT_LENGTH");
+    cgi_names[0] = PyUnicode_InternFromString("Content-Type");
+    cgi_names[1] = PyUnicode_InternFromString("Content-Length");
+    for (int k = 0; k < 2; k++) {
+        if (cgi_keys[k] == NULL || cgi_copies[k] == NULL || cgi_names[k] == NULL) {
+            return NULL;
+        }
+    }
     if (content_type_key == NULL || content_encoding_key == NULL || empty_text == NULL ||
         sixty_four == NULL) {
         return NULL;

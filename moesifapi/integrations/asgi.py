@@ -295,7 +295,9 @@ class _Exchange:
             logger.exception("moesifapi: could not read a request message of %s", self.url)
         return message
 
-    async def send(self, message: Message) -> None:
+    def send(self, message: Message) -> Awaitable[None]:
+        # Not a coroutine of its own: the server's send is what the app awaits, but
+        # for the last message, after which the event is recorded (`_send_last`).
         try:
             kind = message.get("type")
             if kind == "http.response.body":
@@ -313,8 +315,13 @@ class _Exchange:
                 self.finished = True
         except Exception:
             logger.exception("moesifapi: could not read a response message of %s", self.url)
-        await self.server_send(message)
         if self.finished and not self.recorded:
+            return self._send_last(message)
+        return self.server_send(message)
+
+    async def _send_last(self, message: Message) -> None:
+        await self.server_send(message)
+        if not self.recorded:
             self.record()
 
     def _started(self, message: Message) -> Message:

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime, timezone
 from functools import lru_cache
@@ -32,6 +33,7 @@ from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, TypeAlias
 from urllib.parse import quote
 
+from .. import _wire
 from .._client import MoesifClient
 from .._masking import DEFAULT_MASK
 from ._capture import (
@@ -46,13 +48,18 @@ from ._capture import (
     settings_from,
 )
 
+# The C speed-up's reader of an environ's headers (`_Exchange`); None without it.
+environ_pairs: (
+    Callable[[object, object, str | None], tuple[list[tuple[str, str]], str | None] | None] | None
+) = getattr(_wire._speedups, "environ_pairs", None)
+
 if TYPE_CHECKING:
     from _typeshed import OptExcInfo
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
     from typing_extensions import Unpack
 
     from .._governance import GovernanceDecision
-    from ._capture import CaptureOptions, PlainHeaders
+    from ._capture import CaptureOptions, HeaderInput, PlainHeaders
 
 __all__ = ["MoesifMiddleware"]
 
@@ -137,21 +144,30 @@ class _Exchange:
         capture = middleware.capture
         # A plain capture (no hook reads the views) keeps the headers as it writes
         # them; the view is built only if governance asks for it (`request`).
-        headers: Mapping[str, str]
-        self.request_headers: Headers | None
-        if capture.plain:
-            self.plain: PlainHeaders | None = plain_request_headers(
-                capture, middleware._environ_names, environ
-            )
-            self.request_headers = None
-            headers = self.plain[0]
+        # With the C speed-up they are the environ's header pairs, as `record_plain`
+        # writes them (`environ_pairs`); the view is built only if governance asks
+        # for it (`request`).
+        self.request_headers: Headers | None = None
+        self.plain: HeaderInput | None = None
+        found = None
+        if capture.plain and environ_pairs is not None:
+            found = environ_pairs(environ, middleware._environ_names, capture._tid_key)
+        if found is not None:
+            self.plain, given = found
+            self.tid = capture.chosen_transaction_id(given)
         else:
-            self.plain = None
-            self.request_headers = headers = request_headers(environ)
+            headers: Mapping[str, str]
+            if capture.plain:
+                self.plain = plain = plain_request_headers(
+                    capture, middleware._environ_names, environ
+                )
+                headers = plain[0]
+            else:
+                self.request_headers = headers = request_headers(environ)
+            self.tid = capture.transaction_id(headers)
         self.url = request_url(environ)
         self.method: str = environ.get("REQUEST_METHOD") or "GET"
         self.peer: str | None = environ.get("REMOTE_ADDR") or None
-        self.tid = capture.transaction_id(headers)
         limit = middleware._limit
         self.request_tap = BodyTap(limit)
         self.response_tap = BodyTap(limit)
@@ -250,7 +266,8 @@ class _Exchange:
         headers = self.request_headers
         if headers is None:
             assert self.plain is not None
-            headers = self.request_headers = plain_view(self.plain)
+            plain = self.middleware.capture.as_plain(self.plain)
+            headers = self.request_headers = plain_view(plain)
         return CapturedRequest(
             method=self.method,
             url=self.url,
@@ -548,7 +565,14 @@ _CGI_HEADERS = (
 _CGI_COPIES = frozenset(http_key for _, http_key, _ in _CGI_HEADERS)
 
 
+# What `quote` leaves as it is (its safe "/" and the characters it never quotes): a
+# path of only these, as nearly every one is, is its own quoted form.
+_UNQUOTED = re.compile(r"[A-Za-z0-9_.~/-]*")
+
+
 def _quoted(text: str) -> str:
+    if _UNQUOTED.fullmatch(text):
+        return text
     # PEP 3333 hands paths over as latin-1 decoded bytes: quote those bytes.
     try:
         return quote(text.encode("latin-1"))

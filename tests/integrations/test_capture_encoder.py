@@ -490,7 +490,9 @@ _environ_keys = st.sampled_from(
 
 @settings(deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
-    environ=st.dictionaries(_environ_keys, st.one_of(st.text(max_size=6), st.integers())),
+    environ=st.dictionaries(
+        _environ_keys, st.one_of(st.text(max_size=6), st.integers(), st.just(""))
+    ),
     private_headers=st.sampled_from([[], ["x-tag"], ["content-type"]]),
 )
 def test_plain_request_headers_read_the_environ_as_request_headers_does(
@@ -509,6 +511,15 @@ def test_plain_request_headers_read_the_environ_as_request_headers_does(
         assert shown == capture._headers(expected)
         assert values == {key: value for key, (_, value) in expected._by_lower.items()}
         assert plain_view((values, shown))._by_lower == expected._by_lower
+        # The C speed-up's pairs of the same environ read as the same headers.
+        from moesifapi.integrations.wsgi import environ_pairs
+
+        if environ_pairs is not None:
+            found = environ_pairs(environ, names, "x-tag")
+            if found is not None:  # None: a text-like value that is not a str
+                pairs, given = found
+                assert capture.as_plain(pairs) == (values, shown)
+                assert given == values.get("x-tag")
 
 
 @pytest.mark.parametrize(("rate", "weight"), [(None, 1), (100, 1), (50, 2)])
