@@ -463,6 +463,21 @@ def report(
         "on the same 2 cores (its own process, one asyncio loop) and takes CPU from the "
         "server, for every variant alike; the CPU rows do not depend on it.",
     ]
+    # The machine's speed drifts within a run; each round's variants ran back to back,
+    # so the cost within each round says how far the drift moved the medians above.
+    for stack in STACKS:
+        runs = load[stack]
+        costs = [
+            100 - bare["server_cpu_us"] / ours["server_cpu_us"] * 100
+            for bare, ours in zip(runs["bare"], runs["ours"], strict=True)
+            if ours["server_cpu_us"]
+        ]
+        if costs:
+            lines.append(
+                f"{STACK_NAMES[stack]}, cost of ours by CPU within each round: "
+                + ", ".join(f"{cost:.1f}%" for cost in costs)
+                + f" (median {statistics.median(costs):.1f}%)."
+            )
     delivered = []
     for stack in STACKS:
         for variant, runs in load[stack].items():
