@@ -1791,6 +1791,40 @@ text_equals(PyObject *text, PyObject *literal)
     return text == literal || (PyUnicode_CheckExact(text) && PyUnicode_Compare(text, literal) == 0);
 }
 
+/* `"name":` of an object's member, after a comma unless it is the `first`. */
+static int
+write_member_name(Out *o, PyObject *name, int first)
+{
+    if (!first) {
+        NEED(o, 1);
+        o->data[o->len++] = ',';
+    }
+    int result = write_text(o, name);
+    if (result != WRITE_OK) {
+        return result;
+    }
+    NEED(o, 1);
+    o->data[o->len++] = ':';
+    return WRITE_OK;
+}
+
+/* The items of a list or a tuple, borrowed: 0 for anything else. */
+static int
+items_of(PyObject *sequence, PyObject *const **items, Py_ssize_t *count)
+{
+    if (PyList_CheckExact(sequence)) {
+        *items = ((PyListObject *)sequence)->ob_item;
+        *count = PyList_GET_SIZE(sequence);
+        return 1;
+    }
+    if (PyTuple_CheckExact(sequence)) {
+        *items = ((PyTupleObject *)sequence)->ob_item;
+        *count = PyTuple_GET_SIZE(sequence);
+        return 1;
+    }
+    return 0;
+}
+
 /* `pairs` (a list or tuple of 2-tuples, of bytes or of str) as the event's headers: each
  * name once, as first spelled, its value masked where the name is private. */
 static int
@@ -1798,15 +1832,7 @@ write_pairs(Out *o, const CapturePlan *plan, PyObject *pairs, BodyHeaders *found
 {
     PyObject *const *items;
     Py_ssize_t count;
-    if (PyList_CheckExact(pairs)) {
-        items = ((PyListObject *)pairs)->ob_item;
-        count = PyList_GET_SIZE(pairs);
-    }
-    else if (PyTuple_CheckExact(pairs)) {
-        items = ((PyTupleObject *)pairs)->ob_item;
-        count = PyTuple_GET_SIZE(pairs);
-    }
-    else {
+    if (!items_of(pairs, &items, &count)) {
         return WRITE_DECLINE;
     }
     if (count > MAX_EVENT_HEADERS) {
@@ -1865,16 +1891,10 @@ write_pairs(Out *o, const CapturePlan *plan, PyObject *pairs, BodyHeaders *found
         else if (text_equals(key, content_encoding_key)) {
             found->encoded = 1;
         }
-        if (seen > 1) {
-            NEED(o, 1);
-            o->data[o->len++] = ',';
-        }
-        int result = write_text(o, name);
+        int result = write_member_name(o, name, seen == 1);
         if (result != WRITE_OK) {
             return result;
         }
-        NEED(o, 1);
-        o->data[o->len++] = ':';
         if (private) {
             result = write_text(o, plan->mask);
         }
@@ -1917,17 +1937,11 @@ write_plain(Out *o, PyObject *plain, BodyHeaders *found)
         if (!PyUnicode_CheckExact(name) || !PyUnicode_CheckExact(value)) {
             return WRITE_DECLINE;
         }
-        if (!first) {
-            NEED(o, 1);
-            o->data[o->len++] = ',';
-        }
+        int result = write_member_name(o, name, first);
         first = 0;
-        int result = write_text(o, name);
         if (result != WRITE_OK) {
             return result;
         }
-        NEED(o, 1);
-        o->data[o->len++] = ':';
         result = write_text(o, value);
         if (result != WRITE_OK) {
             return result;
@@ -2151,15 +2165,7 @@ pick_headers(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     PyObject *pairs = args[0], *names = args[1];
     PyObject *const *items;
     Py_ssize_t count;
-    if (PyList_CheckExact(pairs)) {
-        items = ((PyListObject *)pairs)->ob_item;
-        count = PyList_GET_SIZE(pairs);
-    }
-    else if (PyTuple_CheckExact(pairs)) {
-        items = ((PyTupleObject *)pairs)->ob_item;
-        count = PyTuple_GET_SIZE(pairs);
-    }
-    else {
+    if (!items_of(pairs, &items, &count)) {
         Py_RETURN_NONE;
     }
     Py_ssize_t wanted = PyTuple_GET_SIZE(names);

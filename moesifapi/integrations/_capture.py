@@ -884,7 +884,7 @@ class Capture:
         steering = client._steering
         if steering.clock() >= steering._look_at:  # `Steering.due`'s own first test
             client._freshen()
-        return bool(steering.rules)
+        return bool(steering.rules.rules)  # the tuple itself: no `__len__` frame
 
     def governs_by_body(self) -> bool:
         """Whether a rule looks into request bodies, so that an adapter must read the
@@ -1316,45 +1316,27 @@ class Capture:
                     )
                     if not kept:
                         return False
-            encoded = None
+            parts = (
+                method,
+                url,
+                ip_address,
+                request_headers,
+                request_body,
+                request_size,
+                status,
+                response_headers,
+                response_body,
+                response_size,
+                started,
+                ended,
+                transaction_id,
+                weight,
+                blocked_by,
+            )
             plan = self._event_plan
-            if plan is not None:
-                encoded = _capture_event(
-                    plan,
-                    method,
-                    url,
-                    ip_address,
-                    request_headers,
-                    request_body,
-                    request_size,
-                    status,
-                    response_headers,
-                    response_body,
-                    response_size,
-                    started,
-                    ended,
-                    transaction_id,
-                    weight,
-                    blocked_by,
-                )
+            encoded = None if plan is None else _capture_event(plan, *parts)
             if encoded is None:
-                encoded = self._plain_event(
-                    method,
-                    url,
-                    ip_address,
-                    request_headers,
-                    request_body,
-                    request_size,
-                    status,
-                    response_headers,
-                    response_body,
-                    response_size,
-                    started,
-                    ended,
-                    transaction_id,
-                    weight,
-                    blocked_by,
-                )
+                encoded = self._plain_event(*parts)
             return bool(self.client._queue_encoded(encoded))
         except (TypeError, ValueError, _wire._NotFast):
             return None  # orjson refused a text (a lone surrogate), or a time
