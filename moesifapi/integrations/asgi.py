@@ -142,9 +142,10 @@ class _Exchange:
         self.plain: HeaderInput | None = None
         picked = None
         if capture.plain:
-            self.plain = raw
+            # A copy of the server's list: an app that adds to it changes no event.
+            self.plain = raw if type(raw) is tuple else list(raw)
             if pick_headers is not None:
-                picked = pick_headers(raw, middleware._picked)
+                picked = pick_headers(self.plain, middleware._picked)
         if picked is not None:
             host, given = picked[0], picked[1] if len(picked) > 1 else None
         else:

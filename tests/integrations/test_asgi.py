@@ -767,6 +767,39 @@ async def test_fastapi_add_middleware_logs_an_endpoint_that_raises_as_a_500(
     assert event["request"]["uri"] == "http://api.test/boom"
 
 
+@pytest.mark.parametrize("kind", ["sync", "async"])
+async def test_the_event_has_the_request_headers_as_the_server_gave_them(
+    client: MoesifClient, collector: Collector, kind: str
+) -> None:
+    given: MoesifClient | AsyncMoesifClient = client
+    if kind == "async":
+        given = AsyncMoesifClient(
+            application_id=collector.application_id,
+            base_url=collector.base_url,
+            http_client=httpx.AsyncClient(transport=collector.async_transport()),
+            flush_interval=60,
+        )
+    inner = hello()
+
+    async def adds_a_header(scope: Any, receive: Any, send: Any) -> None:
+        scope["headers"].append((b"x-added-by-the-app", b"1"))  # in place, as some do
+        await inner(scope, receive, send)
+
+    middleware = MoesifMiddleware(adds_a_header, client=given, governance=False)
+    assert middleware.capture.plain
+    for _ in range(2):  # the second time by the C writer, where there is one
+        peer = Peer()
+        await middleware(http_scope(headers=[("X-Tag", "a")]), peer.receive, peer.send)
+    if isinstance(given, AsyncMoesifClient):
+        assert await given.flush(5)
+        await given.aclose()
+    else:
+        assert given.flush(5)
+    assert len(collector.events) == 2
+    for event in collector.events:
+        assert event["request"]["headers"] == {"host": "api.test", "x-tag": "a"}
+
+
 async def test_a_plain_capture_writes_what_a_capture_with_hooks_writes(
     client: MoesifClient, collector: Collector
 ) -> None:
