@@ -2289,7 +2289,7 @@ PyDoc_STRVAR(environ_pairs_doc,
 "middleware's dict of what each environ key is (an entry, or () for no header); None\n"
 "where it does not know a key yet.");
 
-static PyObject *cgi_keys[2], *cgi_copies[2], *cgi_names[2];
+static PyObject *cgi_keys[2], *cgi_copies[2], *cgi_names[2], *cgi_lowered[2];
 
 /* Append (name, value) and join `value` onto `*given` when `lowered` is `key`. */
 static int
@@ -2337,6 +2337,9 @@ environ_pairs(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     Py_ssize_t at = 0;
     PyObject *environ_key, *value;
     while (PyDict_Next(environ, &at, &environ_key, &value)) {
+        if (!PyUnicode_CheckExact(environ_key)) {
+            goto unknown; /* no Python code runs here: a key's __eq__ could change it */
+        }
         PyObject *entry = PyDict_GetItemWithError(names, environ_key);
         if (entry == NULL) {
             if (PyErr_Occurred()) {
@@ -2363,11 +2366,10 @@ environ_pairs(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         if (found == NULL && PyErr_Occurred()) {
             goto fail;
         }
-        int truthy = found == NULL ? 0 : PyObject_IsTrue(found);
-        if (truthy < 0) {
-            goto fail;
+        if (found != NULL && !PyUnicode_Check(found)) {
+            goto unknown; /* the Python path says what comes of it */
         }
-        if (!truthy) {
+        if (found == NULL || PyUnicode_GET_LENGTH(found) == 0) {
             found = PyDict_GetItemWithError(environ, cgi_copies[k]);
             if (found == NULL) {
                 if (PyErr_Occurred()) {
@@ -2379,13 +2381,7 @@ environ_pairs(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         if (!PyUnicode_Check(found)) {
             goto unknown; /* the Python path says what comes of it */
         }
-        PyObject *lowered = PyObject_CallMethod(cgi_names[k], "lower", NULL);
-        if (lowered == NULL) {
-            goto fail;
-        }
-        int failed = add_environ_pair(pairs, cgi_names[k], lowered, found, key, &given);
-        Py_DECREF(lowered);
-        if (failed) {
+        if (add_environ_pair(pairs, cgi_names[k], cgi_lowered[k], found, key, &given) < 0) {
             goto fail;
         }
     }
@@ -2469,8 +2465,11 @@ PyInit__speedups(void)
     cgi_copies[1] = PyUnicode_InternFromString("HTTP_CONTENT_LENGTH");
     cgi_names[0] = PyUnicode_InternFromString("Content-Type");
     cgi_names[1] = PyUnicode_InternFromString("Content-Length");
+    cgi_lowered[0] = content_type_key;
+    cgi_lowered[1] = PyUnicode_InternFromString("content-length");
     for (int k = 0; k < 2; k++) {
-        if (cgi_keys[k] == NULL || cgi_copies[k] == NULL || cgi_names[k] == NULL) {
+        if (cgi_keys[k] == NULL || cgi_copies[k] == NULL || cgi_names[k] == NULL ||
+            cgi_lowered[k] == NULL) {
             return NULL;
         }
     }

@@ -288,3 +288,15 @@ def test_the_c_transaction_id_is_the_uuid4_of_its_bits(bits: int) -> None:
     text = models._uuid4_text(bits)
     assert text == str(uuid.UUID(int=bits & models._UUID4_KEEP | models._UUID4_SET))
     assert uuid.UUID(text).version == 4
+
+
+def test_environ_pairs_leave_what_pep_3333_does_not_allow_to_python() -> None:
+    from moesifapi.integrations.wsgi import environ_pairs
+
+    if environ_pairs is None:
+        pytest.skip("no C speed-up")
+    names: dict[object, object] = {"HTTP_ACCEPT": ("Accept", "accept", False), "CONTENT_TYPE": ()}
+    assert environ_pairs({"HTTP_ACCEPT": "*/*"}, names, None) == ([("Accept", "*/*")], None)
+    assert environ_pairs({"HTTP_ACCEPT": "*/*", 1: "x"}, names, None) is None  # a key not str
+    assert environ_pairs({"HTTP_ACCEPT": "*/*", "CONTENT_TYPE": 0}, names, None) is None
+    assert environ_pairs({"HTTP_ACCEPT": "*/*", "SERVER_NAME": "h"}, names, None) is None  # new
