@@ -11,7 +11,8 @@ a Python client can (httpx spends several times more per request, and would be w
 was measured). Warm-up requests are not in the rate (their
 count is reported apart). Bounded by ``--duration`` and by
 ``--max-requests``; the host must be a loopback address. Prints one JSON line:
-requests per second, answers counted, errors, seconds.
+requests per second, answers counted, errors, seconds. With ``--serve`` it takes one
+run after another from its standard input instead (`serve`).
 """
 
 from __future__ import annotations
@@ -121,14 +122,40 @@ async def run(
     }
 
 
+def serve(connections: int, max_requests: int, max_runs: int) -> None:
+    """One timed run per line of standard input (``{"url": ..., "duration": ...}``),
+    one JSON line of results per run, until the input ends or `max_runs` were made:
+    the benchmark's many short runs with no interpreter started for each."""
+    import sys
+
+    for runs, line in enumerate(sys.stdin):
+        if runs >= max_runs:
+            raise SystemExit(f"more than {max_runs} runs asked for")
+        order = json.loads(line)
+        duration = float(order["duration"])
+        if not 0 < duration <= 60:
+            raise SystemExit("a run's duration must be in (0, 60] seconds")
+        result = asyncio.run(run(str(order["url"]), connections, 0, duration, max_requests))
+        print(json.dumps(result), flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("url")
+    parser.add_argument("url", nargs="?")
     parser.add_argument("--connections", type=int, default=12)
     parser.add_argument("--warmup", type=float, default=1.0)
     parser.add_argument("--duration", type=float, default=4.0)
     parser.add_argument("--max-requests", type=int, default=500_000)
+    parser.add_argument(
+        "--serve", action="store_true", help="take runs from standard input (see `serve`)"
+    )
+    parser.add_argument("--max-runs", type=int, default=2_000)
     args = parser.parse_args()
+    if args.serve:
+        serve(args.connections, args.max_requests, args.max_runs)
+        return
+    if args.url is None:
+        parser.error("a URL is needed, or --serve")
     if not 0 < args.duration <= 60 or not 0 <= args.warmup <= 30:
         raise SystemExit("--duration must be in (0, 60] and --warmup in [0, 30] seconds")
     result = asyncio.run(

@@ -55,6 +55,7 @@ def test_quick_capture_benchmark_of_our_side_prints_its_tables(tmp_path: Path) -
         "| FastAPI under uvicorn (1 worker), req/s |",
         "| FastAPI under uvicorn (1 worker), server CPU per request |",
         "| Flask under gunicorn (2 sync workers), req/s |",
+        "90% interval of the cost over all rounds",
         "Targets (",
         "Machine:",
     ):
@@ -66,9 +67,13 @@ def test_quick_capture_benchmark_of_our_side_prints_its_tables(tmp_path: Path) -
         assert ours["batches"] >= 1, ours
     for stack in ("fastapi", "flask"):
         for variant in ("bare", "ours"):
-            (run,) = figures["throughput"][stack][variant]
-            assert run["ok"] > 0, run
-            assert run["errors"] == run["bad"] == 0, run
-        assert figures["throughput"][stack]["bare"][0]["batches"] == 0
-        assert figures["throughput"][stack]["ours"][0]["batches"] >= 1
+            rounds = figures["throughput"][stack][variant]["rounds"]
+            total = figures["throughput"][stack][variant]["total"]
+            assert len(rounds) == 2, rounds  # --quick: two rounds, every variant in each
+            assert all(run["ok"] > 0 for run in rounds), rounds
+            assert total["ok"] == sum(run["ok"] for run in rounds), total
+            assert total["errors"] == total["bad"] == 0, total
+            assert total["server_cpu_us"] > 0, total
+        assert figures["throughput"][stack]["bare"]["total"]["batches"] == 0
+        assert figures["throughput"][stack]["ours"]["total"]["batches"] >= 1
     assert "official" not in figures["throughput"]["fastapi"]
