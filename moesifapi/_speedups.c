@@ -1785,10 +1785,15 @@ typedef struct {
     int encoded;            /* a Content-Encoding header is there */
 } BodyHeaders;
 
+/* Whether the str `text` is `literal`; the lengths first, which settle nearly every
+ * header name. */
 static int
 text_equals(PyObject *text, PyObject *literal)
 {
-    return text == literal || (PyUnicode_CheckExact(text) && PyUnicode_Compare(text, literal) == 0);
+    return text == literal ||
+           (PyUnicode_CheckExact(text) &&
+            PyUnicode_GET_LENGTH(text) == PyUnicode_GET_LENGTH(literal) &&
+            PyUnicode_Compare(text, literal) == 0);
 }
 
 /* `"name":` of an object's member, after a comma unless it is the `first`. */

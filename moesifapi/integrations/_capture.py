@@ -214,25 +214,27 @@ class CapturedResponse:
 class BodyTap:
     """The first `limit` bytes of a body that passes by in chunks, and its full size."""
 
-    __slots__ = ("_chunks", "_kept", "limit", "size")
+    __slots__ = ("_chunks", "_room", "limit", "size")
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
         self.size = 0
-        self._kept = 0
+        self._room = limit  # what more may be kept
         self._chunks: list[bytes] = []
 
     def feed(self, chunk: bytes) -> None:
-        self.size += len(chunk)
-        room = self.limit - self._kept
-        if room > 0 and chunk:
-            piece = chunk if len(chunk) <= room else chunk[:room]
-            self._chunks.append(piece)
-            self._kept += len(piece)
+        n = len(chunk)
+        self.size += n
+        room = self._room
+        if room > 0 and n:
+            if n > room:
+                chunk, n = chunk[:room], room
+            self._chunks.append(chunk)
+            self._room = room - n
 
     @property
     def truncated(self) -> bool:
-        return self.size > self._kept
+        return self.size > self.limit - self._room
 
     def captured(self) -> bytes:
         if len(self._chunks) > 1:

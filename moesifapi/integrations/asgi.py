@@ -102,6 +102,10 @@ def _raw_headers(headers: Mapping[str, str]) -> list[tuple[bytes, bytes]]:
     return out
 
 
+# The request tap of an exchange that has had no body bytes: never fed, so always empty.
+_NO_BODY = BodyTap(0)
+
+
 class _Exchange:
     """One HTTP exchange in progress: what the middleware has seen of it so far."""
 
@@ -157,9 +161,8 @@ class _Exchange:
             host = headers.get("host")
             given = None if middleware._tid_key is None else headers.get(middleware._tid_key)
         self.url = _url(scope, host)
-        limit = middleware._limit
-        self.request_tap = BodyTap(limit)
-        self.response_tap = BodyTap(limit)
+        self.request_tap = _NO_BODY  # until a body comes (`_fed`): most requests have none
+        self.response_tap = BodyTap(middleware._limit)
         self.buffered: deque[Message] | None = None
         self.disconnected = False
         self.status: int | None = None
@@ -209,7 +212,7 @@ class _Exchange:
                     self.url,
                     client[0] if client else None,
                     plain,
-                    request_tap.captured(),
+                    b"" if request_tap is _NO_BODY else request_tap.captured(),
                     request_tap.size,
                     code,
                     None if code is None else self.response_headers,
@@ -252,8 +255,8 @@ class _Exchange:
             buffered.append(message)
             kind = message.get("type")
             if kind == "http.request":
-                self.request_tap.feed(message.get("body") or b"")
-                if not message.get("more_body", False) or self.request_tap.size >= limit:
+                tap = self._fed(message.get("body") or b"")
+                if not message.get("more_body", False) or tap.size >= limit:
                     return
             else:
                 if kind == "http.disconnect":
@@ -279,6 +282,14 @@ class _Exchange:
 
     # the app's receive and send
 
+    def _fed(self, body: bytes) -> BodyTap:
+        """The request's tap, made with the first body bytes, `body` fed to it."""
+        tap = self.request_tap
+        if tap is _NO_BODY:
+            tap = self.request_tap = BodyTap(self.middleware._limit)
+        tap.feed(body)
+        return tap
+
     async def receive(self) -> Message:
         buffered = self.buffered
         if buffered:
@@ -289,7 +300,7 @@ class _Exchange:
             if kind == "http.request":
                 body = message.get("body")
                 if body:
-                    self.request_tap.feed(body)
+                    self._fed(body)
             elif kind == "http.disconnect":
                 self.disconnected = True
         except Exception:
@@ -297,8 +308,7 @@ class _Exchange:
         return message
 
     def send(self, message: Message) -> Awaitable[None]:
-        # Not a coroutine of its own: the server's send is what the app awaits, but
-        # for the last message, after which the event is recorded (`_send_last`).
+        # Not a coroutine of its own: what the app awaits is the server's send.
         try:
             kind = message.get("type")
             if kind == "http.response.body":
@@ -317,18 +327,16 @@ class _Exchange:
         except Exception:
             logger.exception("moesifapi: could not read a response message of %s", self.url)
         if self.finished and not self.recorded:
-            return self._send_last(message)
-        return self.server_send(message)
-
-    async def _send_last(self, message: Message) -> None:
-        await self.server_send(message)
-        if not self.recorded:
+            # Recorded as the last message goes to the server: all of the exchange has
+            # been seen, and the app awaits the server's own send, with no frame of ours.
             self.record()
+        return self.server_send(message)
 
     def _started(self, message: Message) -> Message:
         try:
-            self.status = int(message["status"])
-            self.trailers = bool(message.get("trailers", False))
+            status = message["status"]
+            self.status = status if type(status) is int else int(status)
+            self.trailers = bool(message.get("trailers"))
             headers = list(message.get("headers") or ())
             if self.extra_headers:
                 headers.extend(self.extra_headers)
