@@ -3,8 +3,9 @@
 From this project's virtualenv (``pip install -e ".[dev]"`` plus fastapi, uvicorn,
 flask and gunicorn):
 
-    python benchmarks/capture.py                       # full run, about 6 minutes
+    python benchmarks/capture.py                       # full run, about 7 minutes
     python benchmarks/capture.py --quick --ours-only   # smoke run: seconds, no official
+    python benchmarks/capture.py --parts               # where our cost goes, 8 minutes
 
 Two parts, each against the bare app and, unless ``--ours-only``, the official
 middlewares (moesifasgi, moesifwsgi: same import name ``moesifapi`` underneath as this
@@ -16,12 +17,19 @@ as here):
    directly with no server, bare and wrapped in turns; the difference is the
    middleware's cost on the request's own path (capture, build, queue), in µs.
 2. Throughput: a FastAPI hello-world (~1 kB JSON) under uvicorn (1 worker) and a Flask
-   one under gunicorn (2 sync workers), bare / ours / official, served one at a time
-   and loaded by `capture_load.py` (its own process, N keep-alive connections, fixed
-   duration, after a warm-up run of its own). Variants take turns within each round,
-   the order reversed every round; figures are medians over the rounds: requests per
-   second, and the server's CPU time per request (all its processes and threads, read
-   from /proc over the timed run), which a shared machine moves far less.
+   one under gunicorn (2 sync workers), bare / ours / official, all served for the
+   whole of a stack's part, each but the one being loaded paused (SIGSTOP). Each round
+   loads every variant in turn for a short while with `capture_load.py` (its own
+   process, N keep-alive connections), the order reversed every round, so the
+   machine's drift moves a round's variants alike. Figures over all the rounds:
+   requests per second, and the server's CPU time per request (all its processes and
+   threads, delivery included, read from /proc), which a shared machine moves far
+   less; then the spread of the per-round costs and a bootstrap interval.
+
+With ``--parts``, only the throughput part, for the bare app and four variants of
+ours: stopped after the capture (each event written, then let go), queued and
+delivered without gzip, with the standard library's zlib, and whole (ISA-L gzip when
+`isal` is installed): what each stage adds to the server's CPU per request.
 
 Every process imports `capture_guard` (loopback only) and both middlewares deliver to
 `capture_sink.py` on 127.0.0.1, one sink per server run, whose counts show that each
@@ -33,6 +41,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import importlib.metadata
+import itertools
 import json
 import os
 import platform
@@ -53,6 +62,14 @@ OFFICIAL_VENV = HERE / ".venv-official-middleware"
 OFFICIAL_PACKAGES = ("moesifasgi==1.1.8", "moesifwsgi==1.10.5")
 FRAMEWORKS = ("fastapi", "starlette", "uvicorn", "flask", "werkzeug", "gunicorn")
 VARIANTS = ("bare", "ours", "official")
+# `--parts`: ours stopped after each stage, in order (see `capture_payload.stop_partway`).
+PARTS = ("bare", "ours-drop", "ours-nogzip", "ours-zlib", "ours")
+PART_NAMES = {
+    "ours-drop": "capture only",
+    "ours-nogzip": "+ queue and delivery, no gzip",
+    "ours-zlib": "+ gzip by zlib",
+    "ours": "+ gzip by ISA-L (as installed)",
+}
 STACKS = ("fastapi", "flask")
 STACK_NAMES = {
     "fastapi": "FastAPI under uvicorn (1 worker)",
@@ -127,6 +144,10 @@ def _env(variant: str, sink: str = "") -> dict[str, str]:
     env.pop("MOESIF_APPLICATION_ID", None)
     if variant == "official":
         env.pop("PYTHONPATH", None)  # never let this project's moesifapi shadow theirs
+    if variant == "ours-zlib":
+        env["MOESIFAPI_STDLIB_GZIP"] = "1"
+    else:
+        env.pop("MOESIFAPI_STDLIB_GZIP", None)
     env["CAPTURE_VARIANT"] = variant
     if sink:
         env["CAPTURE_SINK"] = sink
@@ -460,7 +481,7 @@ def machine_line(official: Path | None) -> str:
     except OSError:
         pass
     versions = []
-    for name in ("moesifapi-typed", "orjson", "httpx", *FRAMEWORKS):
+    for name in ("moesifapi-typed", "orjson", "isal", "httpx", *FRAMEWORKS):
         try:
             versions.append(f"{name} {importlib.metadata.version(name)}")
         except importlib.metadata.PackageNotFoundError:
@@ -509,6 +530,43 @@ def _bootstrap(
         return float("nan"), float("nan")
     cuts = statistics.quantiles(costs, n=20)
     return cuts[0], cuts[-1]
+
+
+def parts_report(load: Load, settings: dict[str, Any]) -> str:
+    """`--parts`: the server's CPU per request at each stage of ours, and what it adds."""
+    lines = [
+        f"Where the cost of ours goes (GET /hello answering ~1 kB JSON; {settings['rounds']} "
+        f"rounds of {settings['duration']:g} s turns, as in the throughput part): the "
+        "server's CPU time per request, with what each stage adds to the one before, "
+        "and the cost against the bare app (1 - bare/wrapped):",
+        "",
+        "| app | bare | " + " | ".join(PART_NAMES[v] for v in PARTS[1:]) + " |",
+        "|---|---|" + "---|" * (len(PARTS) - 1),
+    ]
+    for stack in STACKS:
+        cpu = {variant: load[stack][variant]["total"]["server_cpu_us"] for variant in PARTS}
+        cells = [f"{cpu['bare']:.0f} µs"]
+        for before, variant in itertools.pairwise(PARTS):
+            cells.append(
+                f"{cpu[variant]:.0f} µs ({cpu[variant] - cpu[before]:+.0f}; "
+                f"{_cpu_cost(cpu['bare'], cpu[variant]):.1f}%)"
+            )
+        lines.append(f"| {STACK_NAMES[stack]} | " + " | ".join(cells) + " |")
+    batches = [
+        f"{stack} {variant} {load[stack][variant]['total']['batches']}"
+        for stack in STACKS
+        for variant in PARTS[1:]
+    ]
+    lines += ["", f"Event batches the sink received: {', '.join(batches)}."]
+    errors = sum(
+        figures["total"]["errors"] + figures["total"]["bad"]
+        for stack in STACKS
+        for figures in load[stack].values()
+    )
+    if errors:
+        lines.append(f"Failed or non-200 requests during the timed runs: {errors}.")
+    lines += ["", machine_line(None)]
+    return "\n".join(lines)
 
 
 def report(
@@ -655,6 +713,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="tiny counts: a smoke run")
     parser.add_argument("--ours-only", action="store_true", help="no official middlewares")
+    parser.add_argument(
+        "--parts", action="store_true", help="throughput of ours stopped after each stage"
+    )
     parser.add_argument("--rounds", type=int, help="throughput rounds (each variant's turn)")
     parser.add_argument("--duration", type=float, help="seconds of each variant's turn")
     parser.add_argument("--connections", type=int, help="connections of the load generator")
@@ -666,6 +727,14 @@ def main() -> None:
             settings[name] = getattr(args, name)
     if not 1 <= settings["rounds"] <= 200 or not 0 < settings["duration"] <= 60:
         raise SystemExit("--rounds must be in 1..200 and --duration in (0, 60] seconds")
+    if args.parts:
+        started = time.perf_counter()
+        load = throughput(dict.fromkeys(PARTS, sys.executable), settings)
+        print(parts_report(load, settings))
+        print(f"\n(took {time.perf_counter() - started:.0f} s)")
+        if args.json:
+            args.json.write_text(json.dumps({"settings": settings, "throughput": load}, indent=2))
+        return
     official = None if args.ours_only else official_python()
     pythons: dict[str, Path | str] = {"bare": sys.executable, "ours": sys.executable}
     if official is not None:

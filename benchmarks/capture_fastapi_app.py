@@ -4,7 +4,11 @@ Served by uvicorn as ``capture_fastapi_app:app`` from this folder. The variant c
 from the environment: ``CAPTURE_VARIANT`` is ``bare``, ``ours`` (this project's
 `MoesifMiddleware`, run from the project's virtualenv) or ``official`` (moesifasgi, run
 from ``benchmarks/.venv-official-middleware``); ``CAPTURE_SINK`` is the local
-collector both middlewares deliver to.
+collector both middlewares deliver to. For ``capture.py --parts``, three variants of
+ours stop partway: ``ours-drop`` writes each event and lets it go, unqueued (the
+capture alone); ``ours-nogzip`` queues and delivers with gzip off; ``ours-zlib``
+gzips with the standard library's zlib (``MOESIFAPI_STDLIB_GZIP=1``, set by
+`capture.py`) instead of ISA-L.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from __future__ import annotations
 import os
 
 import capture_guard  # noqa: F401  (first: loopback only)
-from capture_payload import APPLICATION_ID, PAYLOAD
+from capture_payload import APPLICATION_ID, OURS, PAYLOAD, stop_partway
 from fastapi import FastAPI
 
 VARIANT = os.environ.get("CAPTURE_VARIANT", "bare")
@@ -26,12 +30,15 @@ async def hello() -> dict[str, object]:
     return PAYLOAD
 
 
-if VARIANT == "ours":
+if VARIANT in OURS:
     from moesifapi import AsyncMoesifClient
     from moesifapi.integrations.asgi import MoesifMiddleware
 
     assert hasattr(MoesifMiddleware, "_govern"), "not this project's middleware"
-    client = AsyncMoesifClient(application_id=APPLICATION_ID, base_url=f"{SINK}/v1")
+    client = AsyncMoesifClient(
+        application_id=APPLICATION_ID, base_url=f"{SINK}/v1", gzip=VARIANT != "ours-nogzip"
+    )
+    stop_partway(client, VARIANT)
     app.add_middleware(MoesifMiddleware, client=client)
 elif VARIANT == "official":
     from moesifasgi import MoesifMiddleware as OfficialMiddleware

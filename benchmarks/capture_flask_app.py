@@ -2,7 +2,8 @@
 
 Served by gunicorn as ``capture_flask_app:app`` from this folder; ``CAPTURE_VARIANT``
 (``bare``, ``ours``, ``official`` for moesifwsgi) and ``CAPTURE_SINK`` as in
-`capture_fastapi_app`. Each gunicorn worker imports this after the fork, so each has
+`capture_fastapi_app`, and the same variants of ours for ``capture.py --parts``.
+Each gunicorn worker imports this after the fork, so each has
 its own client and queue.
 """
 
@@ -11,7 +12,7 @@ from __future__ import annotations
 import os
 
 import capture_guard  # noqa: F401  (first: loopback only)
-from capture_payload import APPLICATION_ID, PAYLOAD
+from capture_payload import APPLICATION_ID, OURS, PAYLOAD, stop_partway
 from flask import Flask
 
 VARIANT = os.environ.get("CAPTURE_VARIANT", "bare")
@@ -25,11 +26,14 @@ def hello() -> dict[str, object]:
     return PAYLOAD
 
 
-if VARIANT == "ours":
+if VARIANT in OURS:
     from moesifapi import MoesifClient
     from moesifapi.integrations.wsgi import MoesifMiddleware
 
-    client = MoesifClient(application_id=APPLICATION_ID, base_url=f"{SINK}/v1")
+    client = MoesifClient(
+        application_id=APPLICATION_ID, base_url=f"{SINK}/v1", gzip=VARIANT != "ours-nogzip"
+    )
+    stop_partway(client, VARIANT)
     app.wsgi_app = MoesifMiddleware(app.wsgi_app, client=client)  # type: ignore[method-assign]
 elif VARIANT == "official":
     from moesifwsgi import MoesifMiddleware as OfficialMiddleware

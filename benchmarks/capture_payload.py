@@ -1,8 +1,10 @@
-"""The ~1 kB JSON document every benchmark app answers with (and the in-process echo)."""
+"""The ~1 kB JSON document every benchmark app answers with (and the in-process echo),
+and what the apps' variants of our middleware share."""
 
 from __future__ import annotations
 
 import json
+from typing import Any
 
 APPLICATION_ID = "capture-benchmark-application-id"
 
@@ -21,3 +23,18 @@ PAYLOAD: dict[str, object] = {
     ],
 }
 PAYLOAD_BYTES = json.dumps(PAYLOAD, separators=(",", ":")).encode()
+
+# Our middleware whole, and stopped partway for `capture.py --parts`.
+OURS = ("ours", "ours-drop", "ours-nogzip", "ours-zlib")
+
+
+def stop_partway(client: Any, variant: str) -> None:
+    """Set up `client` (ours, either kind) for `variant`, once it is made."""
+    if variant == "ours-drop":
+        # The capture alone: each event written as always, then let go where it would
+        # be queued (the capture's one call into the client; a benchmark may poke it).
+        client._queue_encoded = lambda encoded: True
+    elif variant == "ours-zlib":
+        from moesifapi import _gzip
+
+        assert not _gzip.ISAL, "ours-zlib needs MOESIFAPI_STDLIB_GZIP=1 in the environment"

@@ -1,4 +1,5 @@
-"""The capture benchmark still runs: `benchmarks/capture.py --quick --ours-only`.
+"""The capture benchmark still runs: `benchmarks/capture.py --quick --ours-only`, and
+`--quick --parts`.
 
 It checks that the harness runs end to end (the in-process driver, uvicorn and
 gunicorn serving each variant, the load generator, the sink) and prints its tables,
@@ -77,3 +78,43 @@ def test_quick_capture_benchmark_of_our_side_prints_its_tables(tmp_path: Path) -
         assert figures["throughput"][stack]["bare"]["total"]["batches"] == 0
         assert figures["throughput"][stack]["ours"]["total"]["batches"] >= 1
     assert "official" not in figures["throughput"]["fastapi"]
+
+
+@pytest.mark.skipif(
+    any(importlib.util.find_spec(name) is None for name in NEEDED),
+    reason="the capture benchmark needs fastapi, uvicorn, flask and gunicorn",
+)
+def test_quick_parts_run_serves_every_stage_of_ours(tmp_path: Path) -> None:
+    raw = tmp_path / "parts.json"
+
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "capture.py"),
+            "--quick",
+            "--parts",
+            "--json",
+            str(raw),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+    assert done.returncode == 0, done.stderr
+    assert "| app | bare | capture only | + queue and delivery, no gzip |" in done.stdout
+    assert "| Flask under gunicorn (2 sync workers) |" in done.stdout
+    figures = json.loads(raw.read_text())["throughput"]
+    for stack in ("fastapi", "flask"):
+        stages = figures[stack]
+        assert set(stages) == {"bare", "ours-drop", "ours-nogzip", "ours-zlib", "ours"}
+        for stage, result in stages.items():
+            total = result["total"]
+            assert total["ok"] > 0, (stage, total)
+            assert total["errors"] == total["bad"] == 0, (stage, total)
+            assert not total["problems"], (stage, total["problems"])
+        # The capture alone queues nothing; every stage after it delivers.
+        assert stages["ours-drop"]["total"]["batches"] == 0
+        for stage in ("ours-nogzip", "ours-zlib", "ours"):
+            assert stages[stage]["total"]["batches"] >= 1, stage

@@ -270,6 +270,38 @@ def test_an_async_client_keeps_working_when_used_from_a_second_event_loop(
     assert (client.stats.sent, client.stats.failed) == (2, 0)
 
 
+def test_async_queue_calls_need_their_own_thread_s_loop_once_the_worker_runs(
+    collector: Collector, base_url: str
+) -> None:
+    # The worker's loop is recognised without asking asyncio: only in the thread that
+    # runs it, and only while it runs.
+    client = AsyncMoesifClient(application_id=APP_ID, base_url=base_url, flush_interval=60)
+    from_thread: list[BaseException] = []
+
+    def queue_from_a_thread() -> None:
+        try:
+            client.queue_user({"user_id": "from-a-thread"})
+        except BaseException as error:
+            from_thread.append(error)
+
+    async def main() -> None:
+        client.queue_user({"user_id": "on-the-loop"})  # the worker starts on this loop
+        other = threading.Thread(target=queue_from_a_thread)
+        other.start()
+        other.join()
+        assert await client.flush(timeout=10)
+
+    asyncio.run(main())
+    with pytest.raises(RuntimeError, match="running event loop"):
+        client.queue_user({"user_id": "after-the-loop"})
+    asyncio.run(client.aclose())
+
+    assert len(from_thread) == 1
+    assert isinstance(from_thread[0], RuntimeError)
+    assert "running event loop" in str(from_thread[0])
+    assert list(collector.users) == ["on-the-loop"]
+
+
 def test_the_connections_a_loop_opened_are_closed_when_that_loop_ends(
     collector: Collector, base_url: str
 ) -> None:
