@@ -538,6 +538,27 @@ def _bootstrap(
     return cuts[0], cuts[-1]
 
 
+def _trouble(load: Load) -> list[str]:
+    """Lines on what went wrong in the throughput runs, if anything did."""
+    lines = []
+    problems = {
+        f"{stack} {variant}": figures["total"]["problems"]
+        for stack in STACKS
+        for variant, figures in load[stack].items()
+        if figures["total"]["problems"]
+    }
+    if problems:
+        lines.append(f"Server output that reported problems: {json.dumps(problems)[:800]}")
+    errors = sum(
+        figures["total"]["errors"] + figures["total"]["bad"]
+        for stack in STACKS
+        for figures in load[stack].values()
+    )
+    if errors:
+        lines.append(f"Failed or non-200 requests during the timed runs: {errors}.")
+    return lines
+
+
 def parts_report(load: Load, settings: dict[str, Any]) -> str:
     """`--parts`: the server's CPU per request at each stage of ours, and what it adds."""
     lines = [
@@ -565,14 +586,7 @@ def parts_report(load: Load, settings: dict[str, Any]) -> str:
         for stack in STACKS
         for variant in PARTS[1:]
     ]
-    lines += ["", f"Event batches the sink received: {', '.join(batches)}."]
-    errors = sum(
-        figures["total"]["errors"] + figures["total"]["bad"]
-        for stack in STACKS
-        for figures in load[stack].values()
-    )
-    if errors:
-        lines.append(f"Failed or non-200 requests during the timed runs: {errors}.")
+    lines += ["", f"Event batches the sink received: {', '.join(batches)}.", *_trouble(load)]
     lines += ["", machine_line(None)]
     return "\n".join(lines)
 
@@ -677,21 +691,7 @@ def report(
         if variant != "bare"
     ]
     lines.append(f"Event batches the sink received, per app and variant: {', '.join(delivered)}.")
-    problems = {
-        f"{stack} {variant}": figures["total"]["problems"]
-        for stack in STACKS
-        for variant, figures in load[stack].items()
-        if figures["total"]["problems"]
-    }
-    if problems:
-        lines.append(f"Server output that reported problems: {json.dumps(problems)[:800]}")
-    errors = sum(
-        figures["total"]["errors"] + figures["total"]["bad"]
-        for stack in STACKS
-        for figures in load[stack].values()
-    )
-    if errors:
-        lines.append(f"Failed or non-200 requests during the timed runs: {errors}.")
+    lines += _trouble(load)
     lines += ["", "Targets (requests/s · CPU per request):"]
     for stack, m, c in verdicts:
         ours_cost = (_pct(m["ours"], m["bare"]), _cpu_cost(c["bare"], c["ours"]))

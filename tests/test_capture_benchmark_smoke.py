@@ -15,6 +15,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -28,26 +29,25 @@ NEEDED = ("fastapi", "uvicorn", "flask", "gunicorn")
     any(importlib.util.find_spec(name) is None for name in NEEDED),
     reason="the capture benchmark needs fastapi, uvicorn, flask and gunicorn",
 )
-def test_quick_capture_benchmark_of_our_side_prints_its_tables(tmp_path: Path) -> None:
+def run_quick(tmp_path: Path, mode: str) -> tuple[str, dict[str, Any]]:
+    """`capture.py --quick` with `mode`: what it printed, and its raw figures."""
     raw = tmp_path / "figures.json"
-
+    script = ROOT / "benchmarks" / "capture.py"
     done = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "benchmarks" / "capture.py"),
-            "--quick",
-            "--ours-only",
-            "--json",
-            str(raw),
-        ],
+        [sys.executable, str(script), "--quick", mode, "--json", str(raw)],
         capture_output=True,
         text=True,
         timeout=300,
         check=False,
     )
-
     assert done.returncode == 0, done.stderr
-    out = done.stdout
+    figures: dict[str, Any] = json.loads(raw.read_text())
+    return done.stdout, figures
+
+
+def test_quick_capture_benchmark_of_our_side_prints_its_tables(tmp_path: Path) -> None:
+    out, figures = run_quick(tmp_path, "--ours-only")
+
     for label in (
         "| middleware | bare app | ours | official |",
         "| ASGI |",
@@ -61,7 +61,6 @@ def test_quick_capture_benchmark_of_our_side_prints_its_tables(tmp_path: Path) -
         "Machine:",
     ):
         assert label in out, f"{label!r} missing from:\n{out}"
-    figures = json.loads(raw.read_text())
     for kind in ("asgi", "wsgi"):
         ours = figures["inproc"][kind]["ours"]
         assert ours["sent"] == ours["queued"] == ours["requests"], ours
@@ -85,29 +84,12 @@ def test_quick_capture_benchmark_of_our_side_prints_its_tables(tmp_path: Path) -
     reason="the capture benchmark needs fastapi, uvicorn, flask and gunicorn",
 )
 def test_quick_parts_run_serves_every_stage_of_ours(tmp_path: Path) -> None:
-    raw = tmp_path / "parts.json"
+    out, figures = run_quick(tmp_path, "--parts")
 
-    done = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "benchmarks" / "capture.py"),
-            "--quick",
-            "--parts",
-            "--json",
-            str(raw),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-
-    assert done.returncode == 0, done.stderr
-    assert "| app | bare | capture only | + queue and delivery, no gzip |" in done.stdout
-    assert "| Flask under gunicorn (2 sync workers) |" in done.stdout
-    figures = json.loads(raw.read_text())["throughput"]
+    assert "| app | bare | capture only | + queue and delivery, no gzip |" in out
+    assert "| Flask under gunicorn (2 sync workers) |" in out
     for stack in ("fastapi", "flask"):
-        stages = figures[stack]
+        stages = figures["throughput"][stack]
         assert set(stages) == {"bare", "ours-drop", "ours-nogzip", "ours-zlib", "ours"}
         for stage, result in stages.items():
             total = result["total"]
