@@ -26,10 +26,11 @@ as here):
    threads, delivery included, read from /proc), which a shared machine moves far
    less; then the spread of the per-round costs and a bootstrap interval.
 
-With ``--parts``, only the throughput part, for the bare app and four variants of
-ours: stopped after the capture (each event written, then let go), queued and
-delivered without gzip, with the standard library's zlib, and whole (ISA-L gzip when
-`isal` is installed): what each stage adds to the server's CPU per request.
+With ``--parts``, only the throughput part, for the bare app and five variants of
+ours: the adapter alone (each exchange followed, its record a no-op), stopped after
+the capture (each event written, then let go), queued and delivered without gzip,
+with the standard library's zlib, and whole (ISA-L gzip when `isal` is installed):
+what each stage adds to the server's CPU per request.
 
 Every process imports `capture_guard` (loopback only) and both middlewares deliver to
 `capture_sink.py` on 127.0.0.1, one sink per server run, whose counts show that each
@@ -62,16 +63,18 @@ OFFICIAL_PACKAGES = ("moesifasgi==1.1.8", "moesifwsgi==1.10.5")
 FRAMEWORKS = ("fastapi", "starlette", "uvicorn", "flask", "werkzeug", "gunicorn")
 VARIANTS = ("bare", "ours", "official")
 # `--parts`: ours stopped after each stage, in order (see `capture_payload.stop_partway`).
-PARTS = ("bare", "ours-drop", "ours-nogzip", "ours-zlib", "ours")
+PARTS = ("bare", "ours-adapter", "ours-drop", "ours-nogzip", "ours-zlib", "ours")
 PART_NAMES = {
-    "ours-drop": "capture only",
+    "ours-adapter": "adapter only",
+    "ours-drop": "+ event written",
     "ours-nogzip": "+ queue and delivery, no gzip",
     "ours-zlib": "+ gzip by zlib",
     "ours": "+ gzip by ISA-L instead (as installed)",
 }
 # The stage each is measured against: the two gzips are alternatives to each other.
 PART_BEFORE = {
-    "ours-drop": "bare",
+    "ours-adapter": "bare",
+    "ours-drop": "ours-adapter",
     "ours-nogzip": "ours-drop",
     "ours-zlib": "ours-nogzip",
     "ours": "ours-nogzip",

@@ -4,11 +4,12 @@ Served by uvicorn as ``capture_fastapi_app:app`` from this folder. The variant c
 from the environment: ``CAPTURE_VARIANT`` is ``bare``, ``ours`` (this project's
 `MoesifMiddleware`, run from the project's virtualenv) or ``official`` (moesifasgi, run
 from ``benchmarks/.venv-official-middleware``); ``CAPTURE_SINK`` is the local
-collector both middlewares deliver to. For ``capture.py --parts``, three variants of
-ours stop partway: ``ours-drop`` writes each event and lets it go, unqueued (the
-capture alone); ``ours-nogzip`` queues and delivers with gzip off; ``ours-zlib``
-gzips with the standard library's zlib (``MOESIFAPI_STDLIB_GZIP=1``, set by
-`capture.py`) instead of ISA-L.
+collector both middlewares deliver to. For ``capture.py --parts``, four variants of
+ours stop partway: ``ours-adapter`` follows each exchange and records nothing;
+``ours-drop`` writes each event and lets it go, unqueued (the capture alone);
+``ours-nogzip`` queues and delivers with gzip off; ``ours-zlib`` gzips with the
+standard library's zlib (``MOESIFAPI_STDLIB_GZIP=1``, set by `capture.py`) instead of
+ISA-L.
 """
 
 from __future__ import annotations

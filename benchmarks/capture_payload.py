@@ -25,12 +25,18 @@ PAYLOAD: dict[str, object] = {
 PAYLOAD_BYTES = json.dumps(PAYLOAD, separators=(",", ":")).encode()
 
 # Our middleware whole, and stopped partway for `capture.py --parts`.
-OURS = ("ours", "ours-drop", "ours-nogzip", "ours-zlib")
+OURS = ("ours", "ours-adapter", "ours-drop", "ours-nogzip", "ours-zlib")
 
 
 def stop_partway(client: Any, variant: str) -> None:
     """Set up `client` (ours, either kind) for `variant`, once it is made."""
-    if variant == "ours-drop":
+    if variant == "ours-adapter":
+        # The adapter alone: each exchange followed as always, and handed to a record
+        # that does nothing (a benchmark may poke it; this process serves one variant).
+        from moesifapi.integrations import _capture
+
+        _capture.Capture.record_plain = lambda self, *parts: True  # type: ignore[method-assign]
+    elif variant == "ours-drop":
         # The capture alone: each event written as always, then let go where it would
         # be queued (the capture's one call into the client; a benchmark may poke it).
         client._queue_encoded = lambda encoded: True

@@ -86,17 +86,20 @@ def test_quick_capture_benchmark_of_our_side_prints_its_tables(tmp_path: Path) -
 def test_quick_parts_run_serves_every_stage_of_ours(tmp_path: Path) -> None:
     out, figures = run_quick(tmp_path, "--parts")
 
-    assert "| app | bare | capture only | + queue and delivery, no gzip |" in out
+    assert "| app | bare | adapter only | + event written | + queue and delivery, no gzip |" in out
     assert "| Flask under gunicorn (2 sync workers) |" in out
     for stack in ("fastapi", "flask"):
         stages = figures["throughput"][stack]
-        assert set(stages) == {"bare", "ours-drop", "ours-nogzip", "ours-zlib", "ours"}
+        assert set(stages) == {
+            "bare", "ours-adapter", "ours-drop", "ours-nogzip", "ours-zlib", "ours",
+        }  # fmt: skip
         for stage, result in stages.items():
             total = result["total"]
             assert total["ok"] > 0, (stage, total)
             assert total["errors"] == total["bad"] == 0, (stage, total)
             assert not total["problems"], (stage, total["problems"])
-        # The capture alone queues nothing; every stage after it delivers.
+        # The adapter alone and the capture alone queue nothing; every later stage delivers.
+        assert stages["ours-adapter"]["total"]["batches"] == 0
         assert stages["ours-drop"]["total"]["batches"] == 0
         for stage in ("ours-nogzip", "ours-zlib", "ours"):
             assert stages[stage]["total"]["batches"] >= 1, stage
