@@ -3,8 +3,8 @@
 Served by gunicorn as ``capture_flask_app:app`` from this folder; ``CAPTURE_VARIANT``
 (``bare``, ``ours``, ``official`` for moesifwsgi) and ``CAPTURE_SINK`` as in
 `capture_fastapi_app`, and the same variants of ours for ``capture.py --parts``.
-Each gunicorn worker imports this after the fork, so each has
-its own client and queue.
+Each gunicorn worker imports this after the fork, so each has its own client and
+queue.
 """
 
 from __future__ import annotations
