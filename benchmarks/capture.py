@@ -5,7 +5,7 @@ flask and gunicorn):
 
     python benchmarks/capture.py                       # full run, about 7 minutes
     python benchmarks/capture.py --quick --ours-only   # smoke run: seconds, no official
-    python benchmarks/capture.py --parts               # where our cost goes, 8 minutes
+    python benchmarks/capture.py --parts               # where our cost goes, 10 minutes
 
 Two parts, each against the bare app and, unless ``--ours-only``, the official
 middlewares (moesifasgi, moesifwsgi: same import name ``moesifapi`` underneath as this
