@@ -25,10 +25,12 @@ ROOT = Path(__file__).resolve().parent.parent
 NEEDED = ("fastapi", "uvicorn", "flask", "gunicorn")
 
 
-@pytest.mark.skipif(
+needs_servers = pytest.mark.skipif(
     any(importlib.util.find_spec(name) is None for name in NEEDED),
     reason="the capture benchmark needs fastapi, uvicorn, flask and gunicorn",
 )
+
+
 def run_quick(tmp_path: Path, mode: str) -> tuple[str, dict[str, Any]]:
     """`capture.py --quick` with `mode`: what it printed, and its raw figures."""
     raw = tmp_path / "figures.json"
@@ -45,6 +47,7 @@ def run_quick(tmp_path: Path, mode: str) -> tuple[str, dict[str, Any]]:
     return done.stdout, figures
 
 
+@needs_servers
 def test_quick_capture_benchmark_of_our_side_prints_its_tables(tmp_path: Path) -> None:
     out, figures = run_quick(tmp_path, "--ours-only")
 
@@ -79,10 +82,7 @@ def test_quick_capture_benchmark_of_our_side_prints_its_tables(tmp_path: Path) -
     assert "official" not in figures["throughput"]["fastapi"]
 
 
-@pytest.mark.skipif(
-    any(importlib.util.find_spec(name) is None for name in NEEDED),
-    reason="the capture benchmark needs fastapi, uvicorn, flask and gunicorn",
-)
+@needs_servers
 def test_quick_parts_run_serves_every_stage_of_ours(tmp_path: Path) -> None:
     out, figures = run_quick(tmp_path, "--parts")
 

@@ -273,8 +273,8 @@ def test_an_async_client_keeps_working_when_used_from_a_second_event_loop(
 def test_async_queue_calls_need_their_own_thread_s_loop_once_the_worker_runs(
     collector: Collector, base_url: str
 ) -> None:
-    # The worker's loop is recognised without asking asyncio: only in the thread that
-    # runs it, and only while it runs.
+    # Once the worker runs on a loop, another thread (no loop of its own) still cannot
+    # queue, nor can anyone after that loop has ended.
     client = AsyncMoesifClient(application_id=APP_ID, base_url=base_url, flush_interval=60)
     from_thread: list[BaseException] = []
 
