@@ -2404,6 +2404,99 @@ fail:
     return NULL;
 }
 
+static PyObject *scope_keys[4]; /* "scheme", "raw_path", "root_path", "query_string" */
+
+/* scope[key] as `scope.get(key)`, borrowed; NULL with no exception where it is missing. */
+static inline PyObject *
+scope_get(PyObject *scope, int k)
+{
+    return PyDict_GetItemWithError(scope, scope_keys[k]);
+}
+
+PyDoc_STRVAR(asgi_url_doc,
+"asgi_url(scope, host, /)\n--\n\n"
+"The request's full URL from an ASGI `scope` (a dict) and its Host header `host`, as\n"
+"`moesifapi.integrations.asgi._url` writes it, for the common exchange: a non-empty\n"
+"`host`, a `raw_path` of bytes, no `root_path`, a `scheme` and `query_string` that are\n"
+"str and bytes where given. None for any other, which `_url` writes.");
+
+static PyObject *
+asgi_url(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "asgi_url() takes the scope and the host");
+        return NULL;
+    }
+    PyObject *scope = args[0], *host = args[1];
+    if (!PyDict_CheckExact(scope) || !PyUnicode_CheckExact(host) ||
+        PyUnicode_GET_LENGTH(host) == 0 || PyUnicode_KIND(host) != PyUnicode_1BYTE_KIND) {
+        Py_RETURN_NONE;
+    }
+    PyObject *scheme = scope_get(scope, 0);
+    PyObject *raw = scheme == NULL && PyErr_Occurred() ? NULL : scope_get(scope, 1);
+    PyObject *root = raw == NULL && PyErr_Occurred() ? NULL : scope_get(scope, 2);
+    PyObject *query = root == NULL && PyErr_Occurred() ? NULL : scope_get(scope, 3);
+    if (query == NULL && PyErr_Occurred()) {
+        return NULL;
+    }
+    /* `scope.get(key) or default`: missing, None and empty are the default */
+    if (scheme == Py_None || (scheme != NULL && PyUnicode_CheckExact(scheme) &&
+                              PyUnicode_GET_LENGTH(scheme) == 0)) {
+        scheme = NULL;
+    }
+    if (root == Py_None || (root != NULL && PyUnicode_CheckExact(root) &&
+                            PyUnicode_GET_LENGTH(root) == 0)) {
+        root = NULL;
+    }
+    if (query == Py_None || (query != NULL && PyBytes_CheckExact(query) &&
+                             PyBytes_GET_SIZE(query) == 0)) {
+        query = NULL;
+    }
+    if (root != NULL || raw == NULL || !PyBytes_CheckExact(raw) || PyBytes_GET_SIZE(raw) == 0 ||
+        (query != NULL && !PyBytes_CheckExact(query)) ||
+        (scheme != NULL && (!PyUnicode_CheckExact(scheme) ||
+                            PyUnicode_KIND(scheme) != PyUnicode_1BYTE_KIND))) {
+        Py_RETURN_NONE;
+    }
+    const char *scheme_text = scheme == NULL ? "http" : (const char *)PyUnicode_1BYTE_DATA(scheme);
+    Py_ssize_t scheme_length = scheme == NULL ? 4 : PyUnicode_GET_LENGTH(scheme);
+    const char *path = PyBytes_AS_STRING(raw);
+    const char *mark = memchr(path, '?', (size_t)PyBytes_GET_SIZE(raw));
+    Py_ssize_t path_length = mark == NULL ? PyBytes_GET_SIZE(raw) : mark - path;
+    Py_ssize_t query_length = query == NULL ? 0 : PyBytes_GET_SIZE(query);
+    Py_ssize_t host_length = PyUnicode_GET_LENGTH(host);
+    Py_UCS4 widest = 0x7f;
+    if ((scheme != NULL && !PyUnicode_IS_ASCII(scheme)) || !PyUnicode_IS_ASCII(host)) {
+        widest = 0xff;
+    }
+    for (Py_ssize_t i = 0; widest < 0xff && i < path_length; i++) {
+        widest = (unsigned char)path[i] >= 0x80 ? 0xff : widest;
+    }
+    for (Py_ssize_t i = 0; widest < 0xff && i < query_length; i++) {
+        widest = (unsigned char)PyBytes_AS_STRING(query)[i] >= 0x80 ? 0xff : widest;
+    }
+    Py_ssize_t length = scheme_length + 3 + host_length + path_length +
+                        (query == NULL ? 0 : 1 + query_length);
+    PyObject *url = PyUnicode_New(length, widest);
+    if (url == NULL) {
+        return NULL;
+    }
+    Py_UCS1 *out = PyUnicode_1BYTE_DATA(url);
+    memcpy(out, scheme_text, (size_t)scheme_length);
+    out += scheme_length;
+    memcpy(out, "://", 3);
+    out += 3;
+    memcpy(out, PyUnicode_1BYTE_DATA(host), (size_t)host_length);
+    out += host_length;
+    memcpy(out, path, (size_t)path_length);
+    out += path_length;
+    if (query != NULL) {
+        *out++ = '?';
+        memcpy(out, PyBytes_AS_STRING(query), (size_t)query_length);
+    }
+    return url;
+}
+
 static PyMethodDef methods[] = {
     {"utc_millis", utc_millis, METH_O, utc_millis_doc},
     {"has_null", has_null, METH_O, has_null_doc},
@@ -2425,6 +2518,7 @@ static PyMethodDef methods[] = {
      capture_event_doc},
     {"pick_headers", (PyCFunction)(void (*)(void))pick_headers, METH_FASTCALL, pick_headers_doc},
     {"uuid4_text", uuid4_text, METH_O, uuid4_text_doc},
+    {"asgi_url", (PyCFunction)(void (*)(void))asgi_url, METH_FASTCALL, asgi_url_doc},
     {"environ_pairs", (PyCFunction)(void (*)(void))environ_pairs, METH_FASTCALL,
      environ_pairs_doc},
     {NULL, NULL, 0, NULL},
@@ -2464,6 +2558,13 @@ PyInit__speedups(void)
     content_encoding_key = PyUnicode_InternFromString("content-encoding");
     empty_text = PyUnicode_InternFromString("");
     sixty_four = PyLong_FromLong(64);
+    static const char *const scope_names[4] = {"scheme", "raw_path", "root_path", "query_string"};
+    for (int k = 0; k < 4; k++) {
+        scope_keys[k] = PyUnicode_InternFromString(scope_names[k]);
+        if (scope_keys[k] == NULL) {
+            return NULL;
+        }
+    }
     cgi_keys[0] = PyUnicode_InternFromString("CONTENT_TYPE");
     cgi_keys[1] = PyUnicode_InternFromString("CONTENT_LENGTH");
     cgi_copies[0] = PyUnicode_InternFromString("HTTP_CONTENT_TYPE");

@@ -30,6 +30,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, TypeAlias
 from urllib.parse import quote
 
+from .. import _wire
 from .._async_client import AsyncMoesifClient
 from ._capture import (
     BodyTap,
@@ -89,6 +90,11 @@ def _url(scope: Scope, host: str | None) -> str:
     if query:
         return f"{scheme}://{host}{path}?{query.decode('latin-1')}"
     return f"{scheme}://{host}{path}"
+
+
+# The C speed-up's `_url` for the common exchange (None for the rest); `_url` itself
+# without it.
+_common_url: Callable[[Scope, str | None], str | None] = getattr(_wire._speedups, "asgi_url", _url)
 
 
 def _raw_headers(headers: Mapping[str, str]) -> list[tuple[bytes, bytes]]:
@@ -160,7 +166,7 @@ class _Exchange:
                 self.request_headers = headers = Headers.from_raw(raw)
             host = headers.get("host")
             given = None if middleware._tid_key is None else headers.get(middleware._tid_key)
-        self.url = _url(scope, host)
+        self.url = _common_url(scope, host) or _url(scope, host)
         self.request_tap = _NO_BODY  # until a body comes (`_fed`): most requests have none
         self.response_tap = BodyTap(middleware._limit)
         self.buffered: deque[Message] | None = None

@@ -19,7 +19,7 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from moesifapi import MoesifClient
+from moesifapi import MoesifClient, _wire
 from moesifapi.integrations import CaptureSettings
 from moesifapi.integrations import _capture as capture_module
 from moesifapi.integrations._capture import Capture
@@ -275,6 +275,48 @@ def test_pick_headers_reads_what_headers_reads(pairs: list[tuple[str, str]], nam
         view.get(name.decode()),
     )
     assert capture_module.pick_headers([(b"host", "text")], (b"host",)) is None  # not bytes
+
+
+_MISSING = object()
+_scope_parts = {
+    "scheme": st.sampled_from(["http", _MISSING, None, "", "https", "h\xe9", "\u0125", 5]),
+    "raw_path": st.sampled_from(
+        [b"/a/b", b"/", b"/a?b=1", b"/\xe9?", b"?x", _MISSING, None, b"", "/str"]
+    ),
+    "path": st.sampled_from([_MISSING, "/p q", ""]),
+    "root_path": st.sampled_from([_MISSING, "", None, "/r"]),
+    "query_string": st.sampled_from([_MISSING, None, b"", b"x=1&y", b"\xe9", "x=1"]),
+    "server": st.sampled_from([_MISSING, ("127.0.0.1", 8000), ("h", 80)]),
+}
+
+
+@settings(max_examples=400)
+@given(
+    st.fixed_dictionaries(_scope_parts),
+    st.sampled_from([None, "", "127.0.0.1:8000", "ex\xe4mple", "\u0125ost", "h:1"]),
+)
+def test_the_c_url_is_the_url_python_writes(parts: dict[str, object], host: str | None) -> None:
+    from moesifapi.integrations import asgi
+
+    url_of = getattr(_wire._speedups, "asgi_url", None)
+    if url_of is None:
+        pytest.skip("no C speed-up")
+    scope = {key: value for key, value in parts.items() if value is not _MISSING}
+    url = url_of(scope, host)
+    event("written in C" if url is not None else "left to Python")
+    if url is not None:
+        assert url == asgi._url(scope, host)
+        assert url.isascii() == all(ord(c) < 128 for c in url)  # a str in its narrowest form
+
+
+def test_the_c_url_writes_the_common_exchange() -> None:
+    url_of = getattr(_wire._speedups, "asgi_url", None)
+    if url_of is None:
+        pytest.skip("no C speed-up")
+    scope = {"scheme": "http", "raw_path": b"/items/1", "query_string": b"a=1", "root_path": ""}
+    assert url_of(scope, "api.example.com") == "http://api.example.com/items/1?a=1"
+    assert url_of({"raw_path": b"/"}, "h") == "http://h/"
+    assert url_of(scope, None) is None  # no Host header: Python's, from `server`
 
 
 @given(st.integers(min_value=0, max_value=2**130))
