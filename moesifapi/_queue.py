@@ -448,6 +448,10 @@ class QueueCore:
                 self._buffers[path] = []
             batches = []
             for path, encoded in taken.items():
+                # The JSON array's size: the items, a comma between each two, brackets.
+                if sum(map(len, encoded)) + len(encoded) + 1 <= self.max_batch_bytes:
+                    batches.append(Batch(self._by_path[path], encoded))  # one batch: no loop
+                    continue
                 sizes = [len(e) for e in encoded]
                 for start, end in split_into_batches(sizes, self.max_batch_bytes):
                     batches.append(Batch(self._by_path[path], encoded[start:end]))

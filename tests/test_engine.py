@@ -1033,3 +1033,21 @@ def test_a_queued_batch_is_compressed_in_groups_to_the_bytes_of_the_whole(
     if _gzip.streams_as_one(level):
         assert request.content == gzip.compress(whole, compresslevel=level, mtime=0)
     assert request.content == Core(settings).plan_encoded_batch(EVENTS_BATCH, encoded).content
+
+
+@pytest.mark.parametrize("spare", [0, -1], ids=["fits exactly", "one byte over"])
+def test_taken_events_are_one_batch_exactly_while_their_array_fits(spare: int) -> None:
+    reports = Reports()
+    queue = a_queue(reports)
+    encoded = [b'{"n":%d}' % n + b" " * 300 for n in range(10)]
+    array = b"[" + b",".join(encoded) + b"]"
+    queue.max_batch_bytes = len(array) + spare
+    for one in encoded:
+        assert queue.put_event(one) == (1, False)
+
+    batches = queue.take_all()
+
+    assert [b for batch in batches for b in batch.encoded] == encoded  # all, in order
+    assert len(batches) == (1 if spare == 0 else 2)
+    for batch in batches:
+        assert len(b"[" + b",".join(batch.encoded) + b"]") <= queue.max_batch_bytes
