@@ -2404,6 +2404,525 @@ fail:
     return NULL;
 }
 
+/* --- BodyTap: the first `limit` bytes of a body that passes by in chunks, and its size --- */
+
+typedef struct {
+    PyObject_HEAD
+    Py_ssize_t limit;
+    Py_ssize_t size;
+    Py_ssize_t room; /* what more may be kept */
+    PyObject *chunks; /* list of the chunks kept (a slice of the last one where it was cut) */
+} BodyTapObject;
+
+static int
+body_tap_init(BodyTapObject *self, PyObject *args, PyObject *kwds)
+{
+    static char *keywords[] = {"limit", NULL};
+    Py_ssize_t limit;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "n:BodyTap", keywords, &limit)) {
+        return -1;
+    }
+    PyObject *chunks = PyList_New(0);
+    if (chunks == NULL) {
+        return -1;
+    }
+    Py_XSETREF(self->chunks, chunks);
+    self->limit = limit;
+    self->size = 0;
+    self->room = limit;
+    return 0;
+}
+
+static int
+body_tap_traverse(BodyTapObject *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->chunks);
+    return 0;
+}
+
+static int
+body_tap_clear(BodyTapObject *self)
+{
+    Py_CLEAR(self->chunks);
+    return 0;
+}
+
+static void
+body_tap_dealloc(BodyTapObject *self)
+{
+    PyObject_GC_UnTrack(self);
+    body_tap_clear(self);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+/* `feed`'s work, for the C callers too: 0, or -1 with an exception set. */
+static int
+body_tap_take(BodyTapObject *self, PyObject *chunk)
+{
+    Py_ssize_t n = PyBytes_CheckExact(chunk) ? PyBytes_GET_SIZE(chunk) : PyObject_Length(chunk);
+    if (n < 0) {
+        return -1;
+    }
+    if (self->chunks == NULL) {
+        PyErr_SetString(PyExc_ValueError, "BodyTap was not initialized");
+        return -1;
+    }
+    self->size += n;
+    Py_ssize_t room = self->room;
+    if (room > 0 && n) {
+        PyObject *kept;
+        if (n > room) {
+            kept = PyBytes_CheckExact(chunk)
+                       ? PyBytes_FromStringAndSize(PyBytes_AS_STRING(chunk), room)
+                       : PySequence_GetSlice(chunk, 0, room);
+            if (kept == NULL) {
+                return -1;
+            }
+            n = room;
+        }
+        else {
+            kept = Py_NewRef(chunk);
+        }
+        int appended = PyList_Append(self->chunks, kept);
+        Py_DECREF(kept);
+        if (appended < 0) {
+            return -1;
+        }
+        self->room = room - n;
+    }
+    return 0;
+}
+
+static PyObject *
+body_tap_feed(BodyTapObject *self, PyObject *chunk)
+{
+    if (body_tap_take(self, chunk) < 0) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *empty_bytes; /* b"" */
+
+/* `captured`'s work, for the C callers too: a new reference, or NULL with an exception. */
+static PyObject *
+body_tap_bytes(BodyTapObject *self)
+{
+    if (self->chunks == NULL) {
+        PyErr_SetString(PyExc_ValueError, "BodyTap was not initialized");
+        return NULL;
+    }
+    Py_ssize_t count = PyList_GET_SIZE(self->chunks);
+    if (count == 0) {
+        return Py_NewRef(empty_bytes);
+    }
+    if (count > 1) {
+        PyObject *joined = PyObject_CallMethod(empty_bytes, "join", "O", self->chunks);
+        if (joined == NULL) {
+            return NULL;
+        }
+        PyObject *one = PyList_New(1);
+        if (one == NULL) {
+            Py_DECREF(joined);
+            return NULL;
+        }
+        PyList_SET_ITEM(one, 0, joined);
+        Py_SETREF(self->chunks, one);
+    }
+    return Py_NewRef(PyList_GET_ITEM(self->chunks, 0));
+}
+
+static PyObject *
+body_tap_captured(BodyTapObject *self, PyObject *Py_UNUSED(ignored))
+{
+    return body_tap_bytes(self);
+}
+
+static PyObject *
+body_tap_truncated(BodyTapObject *self, void *Py_UNUSED(closure))
+{
+    return PyBool_FromLong(self->size > self->limit - self->room);
+}
+
+/* `BodyTap(limit)` with no tuple of arguments built (calls of the type itself). */
+static PyObject *
+body_tap_vectorcall(PyObject *type, PyObject *const *args, size_t nargsf, PyObject *kwnames)
+{
+    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
+    if (kwnames != NULL || nargs != 1 || !PyLong_CheckExact(args[0])) {
+        /* the general call: a keyword, a wrong count, an index that is no int */
+        PyObject *tuple = PyTuple_New(nargs);
+        if (tuple == NULL) {
+            return NULL;
+        }
+        for (Py_ssize_t i = 0; i < nargs; i++) {
+            PyTuple_SET_ITEM(tuple, i, Py_NewRef(args[i]));
+        }
+        PyObject *kwargs = NULL;
+        if (kwnames != NULL) {
+            kwargs = PyDict_New();
+            for (Py_ssize_t k = 0; kwargs != NULL && k < PyTuple_GET_SIZE(kwnames); k++) {
+                if (PyDict_SetItem(kwargs, PyTuple_GET_ITEM(kwnames, k), args[nargs + k]) < 0) {
+                    Py_CLEAR(kwargs);
+                }
+            }
+            if (kwargs == NULL) {
+                Py_DECREF(tuple);
+                return NULL;
+            }
+        }
+        PyObject *self = ((PyTypeObject *)type)->tp_new((PyTypeObject *)type, tuple, kwargs);
+        if (self != NULL && body_tap_init((BodyTapObject *)self, tuple, kwargs) < 0) {
+            Py_CLEAR(self);
+        }
+        Py_DECREF(tuple);
+        Py_XDECREF(kwargs);
+        return self;
+    }
+    Py_ssize_t limit = PyLong_AsSsize_t(args[0]);
+    if (limit == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    PyObject *chunks = PyList_New(0);
+    if (chunks == NULL) {
+        return NULL;
+    }
+    BodyTapObject *self = (BodyTapObject *)((PyTypeObject *)type)->tp_alloc((PyTypeObject *)type, 0);
+    if (self == NULL) {
+        Py_DECREF(chunks);
+        return NULL;
+    }
+    self->chunks = chunks;
+    self->limit = limit;
+    self->size = 0;
+    self->room = limit;
+    return (PyObject *)self;
+}
+
+static PyMethodDef body_tap_methods[] = {
+    {"feed", (PyCFunction)body_tap_feed, METH_O,
+     "feed(chunk, /)\n--\n\nCount `chunk` and keep what of it fits under the limit."},
+    {"captured", (PyCFunction)body_tap_captured, METH_NOARGS,
+     "captured()\n--\n\nThe bytes kept: the first `limit` of the body."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyMemberDef body_tap_members[] = {
+    {"limit", T_PYSSIZET, offsetof(BodyTapObject, limit), READONLY, "the most bytes kept"},
+    {"size", T_PYSSIZET, offsetof(BodyTapObject, size), READONLY, "the bytes fed, in all"},
+    {NULL, 0, 0, 0, NULL},
+};
+
+static PyGetSetDef body_tap_getset[] = {
+    {"truncated", (getter)body_tap_truncated, NULL, "whether more was fed than kept", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyTypeObject BodyTapType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "moesifapi._speedups.BodyTap",
+    .tp_doc = PyDoc_STR("BodyTap(limit)\n--\n\nThe first `limit` bytes of a body that passes "
+                        "by in chunks, and its full size (the C twin of "
+                        "moesifapi.integrations._capture.BodyTap)."),
+    .tp_basicsize = sizeof(BodyTapObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)body_tap_init,
+    .tp_vectorcall = body_tap_vectorcall,
+    .tp_dealloc = (destructor)body_tap_dealloc,
+    .tp_traverse = (traverseproc)body_tap_traverse,
+    .tp_clear = (inquiry)body_tap_clear,
+    .tp_methods = body_tap_methods,
+    .tp_members = body_tap_members,
+    .tp_getset = body_tap_getset,
+};
+
+/* The exception set now, taken (NULL for none); and set again: 3.12's
+ * PyErr_GetRaisedException and PyErr_SetRaisedException, on the Pythons before it too. */
+static PyObject *
+raised_exception(void)
+{
+#if PY_VERSION_HEX >= 0x030C0000
+    return PyErr_GetRaisedException();
+#else
+    PyObject *type, *value, *traceback;
+    PyErr_Fetch(&type, &value, &traceback);
+    if (type == NULL) {
+        return NULL;
+    }
+    PyErr_NormalizeException(&type, &value, &traceback);
+    if (traceback != NULL && value != NULL) {
+        PyException_SetTraceback(value, traceback);
+    }
+    Py_XDECREF(type);
+    Py_XDECREF(traceback);
+    return value;
+#endif
+}
+
+static void
+raise_again(PyObject *error)
+{
+#if PY_VERSION_HEX >= 0x030C0000
+    PyErr_SetRaisedException(error);
+#else
+    PyErr_Restore(Py_NewRef((PyObject *)Py_TYPE(error)), error, PyException_GetTraceback(error));
+#endif
+}
+
+/* --- AsgiExchange: the base of the ASGI adapter's exchange, with `send` in C --- */
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *server_send;
+    PyObject *response_tap;
+    PyObject *status;
+    PyObject *response_headers;
+    PyObject *extra_headers;
+    PyObject *url;
+    char trailers;
+    char finished;
+    char recorded;
+} AsgiExchangeObject;
+
+static PyObject *asgi_names[4]; /* "type", "body", "more_body", "status" */
+static PyObject *asgi_more_names[3]; /* "trailers", "headers", "more_trailers" */
+static PyObject *asgi_methods[3]; /* "_send_any", "record", "_report" */
+
+static int
+asgi_exchange_traverse(AsgiExchangeObject *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->server_send);
+    Py_VISIT(self->response_tap);
+    Py_VISIT(self->status);
+    Py_VISIT(self->response_headers);
+    Py_VISIT(self->extra_headers);
+    Py_VISIT(self->url);
+    return 0;
+}
+
+static int
+asgi_exchange_clear(AsgiExchangeObject *self)
+{
+    Py_CLEAR(self->server_send);
+    Py_CLEAR(self->response_tap);
+    Py_CLEAR(self->status);
+    Py_CLEAR(self->response_headers);
+    Py_CLEAR(self->extra_headers);
+    Py_CLEAR(self->url);
+    return 0;
+}
+
+static void
+asgi_exchange_dealloc(AsgiExchangeObject *self)
+{
+    PyObject_GC_UnTrack(self);
+    asgi_exchange_clear(self);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+/* A flag of a message as `bool(message.get(key, False))` reads it: 1 or 0; -1 where it
+ * is neither missing, None nor a bool (the Python path then reads the message); -2 with
+ * an exception set. */
+static int
+message_flag(PyObject *message, PyObject *key)
+{
+    PyObject *value = PyDict_GetItemWithError(message, key);
+    if (value == NULL) {
+        return PyErr_Occurred() ? -2 : 0;
+    }
+    if (value == Py_True) {
+        return 1;
+    }
+    return value == Py_False || value == Py_None ? 0 : -1;
+}
+
+/* The exchange's `_report(error)` for the exception set now (the message goes on). */
+static int
+asgi_report(AsgiExchangeObject *self)
+{
+    PyObject *error = raised_exception();
+    if (error == NULL) {
+        return 0;
+    }
+    if (!PyErr_GivenExceptionMatches(error, PyExc_Exception)) {
+        raise_again(error); /* not an Exception: it propagates */
+        return -1;
+    }
+    PyObject *done = PyObject_CallMethodOneArg((PyObject *)self, asgi_methods[2], error);
+    Py_DECREF(error);
+    Py_XDECREF(done);
+    return done == NULL ? -1 : 0;
+}
+
+/* What `_send_any` does to the exchange for a message of a common shape, the message
+ * sent in its place written to `*sent` (a new reference). 1 where done; 0 where the
+ * message is of another shape, untouched, for `_send_any`; -1 with an exception set. */
+static int
+asgi_watch(AsgiExchangeObject *self, PyObject *message, PyObject **sent)
+{
+    PyObject *kind = PyDict_GetItemWithError(message, asgi_names[0]);
+    if (kind == NULL) {
+        if (PyErr_Occurred()) {
+            return -1;
+        }
+        *sent = Py_NewRef(message);
+        return 1; /* no type: nothing to see */
+    }
+    if (!PyUnicode_CheckExact(kind)) {
+        return 0;
+    }
+    if (PyUnicode_CompareWithASCIIString(kind, "http.response.body") == 0) {
+        PyObject *body = PyDict_GetItemWithError(message, asgi_names[1]);
+        if (body == NULL && PyErr_Occurred()) {
+            return -1;
+        }
+        int more = message_flag(message, asgi_names[2]);
+        if (more == -2) {
+            return -1;
+        }
+        if (more == -1 || (body != NULL && body != Py_None && !PyBytes_CheckExact(body)) ||
+            (self->response_tap == NULL || !Py_IS_TYPE(self->response_tap, &BodyTapType))) {
+            return 0;
+        }
+        if (body != NULL && body != Py_None && PyBytes_GET_SIZE(body) > 0 &&
+            body_tap_take((BodyTapObject *)self->response_tap, body) < 0 && asgi_report(self) < 0) {
+            return -1;
+        }
+        if (!more && !self->trailers) {
+            self->finished = 1;
+        }
+        *sent = Py_NewRef(message);
+        return 1;
+    }
+    if (PyUnicode_CompareWithASCIIString(kind, "http.response.start") == 0) {
+        PyObject *status = PyDict_GetItemWithError(message, asgi_names[3]);
+        if (status == NULL && PyErr_Occurred()) {
+            return -1;
+        }
+        int trailers = message_flag(message, asgi_more_names[0]);
+        if (trailers == -2) {
+            return -1;
+        }
+        PyObject *headers = PyDict_GetItemWithError(message, asgi_more_names[1]);
+        if (headers == NULL && PyErr_Occurred()) {
+            return -1;
+        }
+        if (status == NULL || !PyLong_CheckExact(status) || trailers == -1 ||
+            (headers != NULL && headers != Py_None && !PyList_CheckExact(headers) &&
+             !PyTuple_CheckExact(headers)) ||
+            self->extra_headers == NULL || !PyList_CheckExact(self->extra_headers)) {
+            return 0;
+        }
+        PyObject *copied = headers == NULL || headers == Py_None ? PyList_New(0)
+                                                                  : PySequence_List(headers);
+        if (copied == NULL) {
+            return asgi_report(self) < 0 ? -1 : (*sent = Py_NewRef(message), 1);
+        }
+        Py_XSETREF(self->status, Py_NewRef(status));
+        self->trailers = (char)trailers;
+        PyObject *out = Py_NewRef(message);
+        if (PyList_GET_SIZE(self->extra_headers) > 0) {
+            PyObject *copy = NULL;
+            if (PyList_SetSlice(copied, PY_SSIZE_T_MAX, PY_SSIZE_T_MAX, self->extra_headers) < 0 ||
+                (copy = PyDict_Copy(message)) == NULL ||
+                PyDict_SetItem(copy, asgi_more_names[1], copied) < 0) {
+                Py_XDECREF(copy);
+                Py_DECREF(copied);
+                Py_DECREF(out);
+                return asgi_report(self) < 0 ? -1 : (*sent = Py_NewRef(message), 1);
+            }
+            Py_SETREF(out, copy);
+        }
+        Py_XSETREF(self->response_headers, copied);
+        *sent = out;
+        return 1;
+    }
+    if (PyUnicode_CompareWithASCIIString(kind, "http.response.trailers") == 0) {
+        int more = message_flag(message, asgi_more_names[2]);
+        if (more == -2) {
+            return -1;
+        }
+        if (more == -1) {
+            return 0;
+        }
+        if (!more) {
+            self->finished = 1;
+        }
+    }
+    else if (PyUnicode_CompareWithASCIIString(kind, "http.response.pathsend") == 0) {
+        self->finished = 1;
+    }
+    *sent = Py_NewRef(message);
+    return 1;
+}
+
+static PyObject *
+asgi_exchange_send(AsgiExchangeObject *self, PyObject *message)
+{
+    PyObject *sent = NULL;
+    int watched = PyDict_CheckExact(message) ? asgi_watch(self, message, &sent) : 0;
+    if (watched < 0) {
+        return NULL;
+    }
+    if (watched == 0) {
+        return PyObject_CallMethodOneArg((PyObject *)self, asgi_methods[0], message);
+    }
+    if (self->finished && !self->recorded) {
+        /* recorded as the last message goes to the server (`_send_any` says why) */
+        PyObject *done = PyObject_CallMethodNoArgs((PyObject *)self, asgi_methods[1]);
+        if (done == NULL) {
+            Py_DECREF(sent);
+            return NULL;
+        }
+        Py_DECREF(done);
+    }
+    if (self->server_send == NULL) {
+        Py_DECREF(sent);
+        PyErr_SetString(PyExc_AttributeError, "server_send");
+        return NULL;
+    }
+    PyObject *result = PyObject_CallOneArg(self->server_send, sent);
+    Py_DECREF(sent);
+    return result;
+}
+
+static PyMethodDef asgi_exchange_methods[] = {
+    {"send", (PyCFunction)asgi_exchange_send, METH_O,
+     "send(message, /)\n--\n\nThe app's `send`: the message seen, then handed to the "
+     "server's; what the app awaits is the server's own."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyMemberDef asgi_exchange_members[] = {
+    {"server_send", T_OBJECT_EX, offsetof(AsgiExchangeObject, server_send), 0, NULL},
+    {"response_tap", T_OBJECT_EX, offsetof(AsgiExchangeObject, response_tap), 0, NULL},
+    {"status", T_OBJECT_EX, offsetof(AsgiExchangeObject, status), 0, NULL},
+    {"response_headers", T_OBJECT_EX, offsetof(AsgiExchangeObject, response_headers), 0, NULL},
+    {"extra_headers", T_OBJECT_EX, offsetof(AsgiExchangeObject, extra_headers), 0, NULL},
+    {"url", T_OBJECT_EX, offsetof(AsgiExchangeObject, url), 0, NULL},
+    {"trailers", T_BOOL, offsetof(AsgiExchangeObject, trailers), 0, NULL},
+    {"finished", T_BOOL, offsetof(AsgiExchangeObject, finished), 0, NULL},
+    {"recorded", T_BOOL, offsetof(AsgiExchangeObject, recorded), 0, NULL},
+    {NULL, 0, 0, 0, NULL},
+};
+
+static PyTypeObject AsgiExchangeType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "moesifapi._speedups.AsgiExchange",
+    .tp_doc = PyDoc_STR("The base of moesifapi.integrations.asgi._Exchange: the fields "
+                        "`send` reads and writes, and `send` itself for messages of the "
+                        "common shapes (the subclass's `_send_any` takes the others)."),
+    .tp_basicsize = sizeof(AsgiExchangeObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
+    .tp_new = PyType_GenericNew,
+    .tp_dealloc = (destructor)asgi_exchange_dealloc,
+    .tp_traverse = (traverseproc)asgi_exchange_traverse,
+    .tp_clear = (inquiry)asgi_exchange_clear,
+    .tp_methods = asgi_exchange_methods,
+    .tp_members = asgi_exchange_members,
+};
+
 static PyObject *scope_keys[4]; /* "scheme", "raw_path", "root_path", "query_string" */
 
 /* scope[key] as `scope.get(key)`, borrowed; NULL with no exception where it is missing. */
@@ -2583,5 +3102,39 @@ PyInit__speedups(void)
         sixty_four == NULL) {
         return NULL;
     }
-    return PyModule_Create(&module);
+    empty_bytes = PyBytes_FromStringAndSize(NULL, 0);
+    if (empty_bytes == NULL || PyType_Ready(&BodyTapType) < 0 ||
+        PyType_Ready(&AsgiExchangeType) < 0) {
+        return NULL;
+    }
+    static const char *const asgi_texts[10] = {
+        "type", "body", "more_body", "status", "trailers", "headers", "more_trailers",
+        "_send_any", "record", "_report"};
+    PyObject **asgi_slots[10] = {
+        &asgi_names[0], &asgi_names[1], &asgi_names[2], &asgi_names[3], &asgi_more_names[0],
+        &asgi_more_names[1], &asgi_more_names[2], &asgi_methods[0], &asgi_methods[1],
+        &asgi_methods[2]};
+    for (int k = 0; k < 10; k++) {
+        *asgi_slots[k] = PyUnicode_InternFromString(asgi_texts[k]);
+        if (*asgi_slots[k] == NULL) {
+            return NULL;
+        }
+    }
+    PyObject *made = PyModule_Create(&module);
+    if (made == NULL) {
+        return NULL;
+    }
+    Py_INCREF(&BodyTapType);
+    if (PyModule_AddObject(made, "BodyTap", (PyObject *)&BodyTapType) < 0) {
+        Py_DECREF(&BodyTapType);
+        Py_DECREF(made);
+        return NULL;
+    }
+    Py_INCREF(&AsgiExchangeType);
+    if (PyModule_AddObject(made, "AsgiExchange", (PyObject *)&AsgiExchangeType) < 0) {
+        Py_DECREF(&AsgiExchangeType);
+        Py_DECREF(made);
+        return NULL;
+    }
+    return made;
 }

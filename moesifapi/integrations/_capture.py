@@ -242,6 +242,14 @@ class BodyTap:
         return self._chunks[0] if self._chunks else b""
 
 
+# The C speed-up's twin of `BodyTap`, where it is built: the same behaviour
+# (tests/integrations/test_capture.py holds the two together), without a Python frame
+# for each chunk.
+PyBodyTap = BodyTap
+if getattr(_wire._speedups, "BodyTap", None) is not None:
+    BodyTap = _wire._speedups.BodyTap  # type: ignore[misc, assignment]
+
+
 # --- settings ---
 
 Hook: TypeAlias = "Callable[[CapturedRequest, CapturedResponse | None], Any]"

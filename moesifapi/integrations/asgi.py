@@ -112,29 +112,56 @@ def _raw_headers(headers: Mapping[str, str]) -> list[tuple[bytes, bytes]]:
 _NO_BODY = BodyTap(0)
 
 
-class _Exchange:
-    """One HTTP exchange in progress: what the middleware has seen of it so far."""
-
-    __slots__ = (
-        "app_receive",
-        "buffered",
-        "disconnected",
+# The C speed-up's base of `_Exchange`: the fields `send` reads and writes, as its
+# own, and `send` for messages of the common shapes (`_send_any` takes the rest).
+if TYPE_CHECKING:
+    _ExchangeBase = object
+else:
+    _ExchangeBase = getattr(_wire._speedups, "AsgiExchange", object)
+_BASE_FIELDS = (
+    ()
+    if _ExchangeBase is object
+    else (
         "extra_headers",
         "finished",
-        "middleware",
-        "plain",
         "recorded",
-        "request_headers",
-        "request_tap",
         "response_headers",
         "response_tap",
-        "scope",
         "server_send",
-        "started",
         "status",
-        "tid",
         "trailers",
         "url",
+    )
+)
+
+
+class _Exchange(_ExchangeBase):
+    """One HTTP exchange in progress: what the middleware has seen of it so far."""
+
+    __slots__ = tuple(
+        name
+        for name in (
+            "app_receive",
+            "buffered",
+            "disconnected",
+            "extra_headers",
+            "finished",
+            "middleware",
+            "plain",
+            "recorded",
+            "request_headers",
+            "request_tap",
+            "response_headers",
+            "response_tap",
+            "scope",
+            "server_send",
+            "started",
+            "status",
+            "tid",
+            "trailers",
+            "url",
+        )
+        if name not in _BASE_FIELDS
     )
 
     def __init__(self, middleware: MoesifMiddleware, scope: Scope, receive: Receive, send: Send):
@@ -313,7 +340,9 @@ class _Exchange:
             logger.exception("moesifapi: could not read a request message of %s", self.url)
         return message
 
-    def send(self, message: Message) -> Awaitable[None]:
+    def _send_any(self, message: Message) -> Awaitable[None]:
+        """The app's `send` (this, or the C base's for the common messages, which hands
+        this the rest): the message seen, then handed to the server's."""
         # Not a coroutine of its own: what the app awaits is the server's send.
         try:
             kind = message.get("type")
@@ -337,6 +366,13 @@ class _Exchange:
             # been seen, and the app awaits the server's own send, with no frame of ours.
             self.record()
         return self.server_send(message)
+
+    if _ExchangeBase is object:
+        send = _send_any
+
+    def _report(self, error: Exception) -> None:
+        """A response message the C base could not read (it goes on to the server)."""
+        logger.error("moesifapi: could not read a response message of %s", self.url, exc_info=error)
 
     def _started(self, message: Message) -> Message:
         try:

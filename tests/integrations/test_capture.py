@@ -14,6 +14,8 @@ from typing import Any
 
 import httpx
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from moesifapi import (
     AppConfig,
@@ -106,15 +108,61 @@ def test_a_captured_request_has_its_path_without_the_query() -> None:
     assert a_request(url="https://h.example").path == "/"
 
 
-def test_the_body_tap_keeps_the_first_bytes_and_counts_them_all() -> None:
-    tap = BodyTap(5)
+# The body tap as written in Python, and its C twin where the speed-up is built (the
+# one the adapters use then).
+TAPS = [
+    pytest.param(capture_module.PyBodyTap, id="python"),
+    pytest.param(
+        BodyTap,
+        id="c",
+        marks=pytest.mark.skipif(BodyTap is capture_module.PyBodyTap, reason="no C speed-up"),
+    ),
+]
+
+
+@pytest.mark.parametrize("tap_class", TAPS)
+def test_the_body_tap_keeps_the_first_bytes_and_counts_them_all(tap_class: Any) -> None:
+    tap = tap_class(5)
     for chunk in (b"abc", b"", b"defg", b"hij"):
         tap.feed(chunk)
     assert tap.captured() == b"abcde"
-    assert (tap.size, tap.truncated) == (10, True)
-    empty = BodyTap(0)
+    assert tap.captured() == b"abcde"  # asked again: the same bytes
+    assert (tap.size, tap.limit, tap.truncated) == (10, 5, True)
+    empty = tap_class(0)
     empty.feed(b"xyz")
-    assert (empty.captured(), empty.size) == (b"", 3)
+    assert (empty.captured(), empty.size, empty.truncated) == (b"", 3, True)
+    whole = tap_class(limit=4)
+    whole.feed(b"abcd")
+    assert (whole.captured(), whole.truncated) == (b"abcd", False)
+
+
+@pytest.mark.parametrize("tap_class", TAPS)
+def test_the_body_tap_takes_any_bytes_like_chunk_and_refuses_one_with_no_length(
+    tap_class: Any,
+) -> None:
+    tap = tap_class(5)
+    tap.feed(bytearray(b"ab"))
+    tap.feed(memoryview(b"cdefg"))
+    assert (bytes(tap.captured()), tap.size) == (b"abcde", 7)
+    with pytest.raises(TypeError):
+        tap.feed(5)
+
+
+@given(
+    st.integers(min_value=-2, max_value=40),
+    st.lists(st.binary(max_size=16), max_size=8),
+)
+def test_the_c_body_tap_keeps_and_counts_what_the_python_one_does(
+    limit: int, chunks: list[bytes]
+) -> None:
+    if BodyTap is capture_module.PyBodyTap:
+        pytest.skip("no C speed-up")
+    python, c = capture_module.PyBodyTap(limit), BodyTap(limit)
+    for chunk in chunks:
+        python.feed(chunk)
+        c.feed(chunk)
+        assert (c.size, c.truncated) == (python.size, python.truncated)
+    assert c.captured() == python.captured()
 
 
 # --- settings ---

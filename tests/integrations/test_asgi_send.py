@@ -1,0 +1,210 @@
+"""The ASGI adapter's `send`, message by message, in process: what the exchange sees of
+each response message and what reaches the server. With the C speed-up `send` is the C
+base's for the common shapes of message; `.ci/run` runs this file again with
+MOESIFAPI_PURE_PYTHON=1, so the Python path is held to the same expectations."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, MutableMapping
+from typing import Any
+
+import httpx
+import pytest
+
+from moesifapi import MoesifClient, _wire
+from moesifapi.integrations import asgi
+from moesifapi.testing import Collector
+
+TID = b"x-moesif-transaction-id"
+JSON = (b"content-type", b"application/json")
+
+
+@pytest.fixture
+def collector() -> Collector:
+    return Collector()
+
+
+@pytest.fixture
+def middleware(collector: Collector) -> Iterator[asgi.MoesifMiddleware]:
+    http = httpx.Client(transport=collector.transport())
+    with MoesifClient(
+        application_id=collector.application_id, base_url=collector.base_url, http_client=http
+    ) as client:
+        yield asgi.MoesifMiddleware(_no_app, client=client)
+
+
+async def _no_app(scope: Any, receive: Any, send: Any) -> None:
+    raise AssertionError("the app is not called here")
+
+
+class Server:
+    """The server's `send`: the messages it was handed, and whether the exchange had
+    recorded its event by then."""
+
+    def __init__(self) -> None:
+        self.messages: list[Any] = []
+        self.recorded_by_then: list[bool] = []
+        self.exchange: asgi._Exchange | None = None
+
+    def __call__(self, message: Any) -> str:
+        assert self.exchange is not None
+        self.messages.append(message)
+        self.recorded_by_then.append(self.exchange.recorded)
+        return "the server's awaitable"
+
+
+def an_exchange(middleware: asgi.MoesifMiddleware) -> tuple[asgi._Exchange, Server]:
+    scope = {
+        "type": "http",
+        "method": "GET",
+        "scheme": "http",
+        "path": "/items",
+        "raw_path": b"/items",
+        "query_string": b"",
+        "headers": [(b"host", b"api.example.com")],
+        "client": ("203.0.113.9", 5000),
+    }
+    server = Server()
+    exchange = asgi._Exchange(middleware, scope, _no_receive, server)
+    server.exchange = exchange
+    return exchange, server
+
+
+async def _no_receive() -> Any:
+    raise AssertionError("nothing is received here")
+
+
+def events(middleware: asgi.MoesifMiddleware, collector: Collector) -> list[dict[str, Any]]:
+    client = middleware.client
+    assert isinstance(client, MoesifClient)
+    client.flush()
+    return collector.events
+
+
+def test_with_the_speed_up_send_is_the_c_bases() -> None:
+    if not _wire.SPEEDUPS:
+        pytest.skip("no C speed-up")
+    assert asgi._ExchangeBase is not object
+    assert type(asgi._Exchange.send).__name__ == "method_descriptor"
+
+
+def test_a_response_is_seen_chunk_by_chunk_and_recorded_as_its_last_message_goes(
+    middleware: asgi.MoesifMiddleware, collector: Collector
+) -> None:
+    exchange, server = an_exchange(middleware)
+    start = {"type": "http.response.start", "status": 201, "headers": [JSON]}
+    first = {"type": "http.response.body", "body": b'{"a":', "more_body": True}
+    last = {"type": "http.response.body", "body": b"1}"}
+
+    assert exchange.send(start) == "the server's awaitable"
+    exchange.send(first)
+    assert not exchange.finished
+    exchange.send(last)
+
+    sent_start, sent_first, sent_last = server.messages
+    tid = (TID, exchange.tid.encode())
+    assert sent_start == {**start, "headers": [JSON, tid]}
+    assert start["headers"] == [JSON]  # the app's own message unchanged
+    assert sent_first is first
+    assert sent_last is last
+    assert server.recorded_by_then == [False, False, True]
+    assert (exchange.status, exchange.finished) == (201, True)
+    assert exchange.response_headers == [JSON, tid]
+    assert exchange.response_tap.captured() == b'{"a":1}'
+    (event,) = events(middleware, collector)
+    assert event["response"]["status"] == 201
+    assert event["response"]["body"] == {"a": 1}
+    assert event["request"]["uri"] == "http://api.example.com/items"
+
+
+def test_a_response_with_trailers_ends_with_its_last_trailers(
+    middleware: asgi.MoesifMiddleware, collector: Collector
+) -> None:
+    exchange, server = an_exchange(middleware)
+    exchange.send({"type": "http.response.start", "status": 200, "trailers": True})
+    exchange.send({"type": "http.response.body", "body": b"ok"})
+    assert not exchange.finished  # the trailers are still to come
+    exchange.send({"type": "http.response.trailers", "headers": [], "more_trailers": True})
+    assert not exchange.finished
+    exchange.send({"type": "http.response.trailers", "headers": [(b"x-sum", b"1")]})
+    assert server.recorded_by_then == [False, False, False, True]
+    assert len(events(middleware, collector)) == 1
+
+
+def test_a_path_sent_ends_the_response(
+    middleware: asgi.MoesifMiddleware, collector: Collector
+) -> None:
+    exchange, server = an_exchange(middleware)
+    exchange.send({"type": "http.response.start", "status": 200, "headers": ()})
+    exchange.send({"type": "http.response.pathsend", "path": "/srv/file.txt"})
+    assert server.recorded_by_then == [False, True]
+    assert exchange.response_headers == [(TID, exchange.tid.encode())]
+    assert len(events(middleware, collector)) == 1
+
+
+class Message(MutableMapping[str, Any]):
+    """A message that is a mapping but no dict."""
+
+    def __init__(self, **items: Any) -> None:
+        self._items = items
+
+    def __getitem__(self, key: str) -> Any:
+        return self._items[key]
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self._items[key] = value
+
+    def __delitem__(self, key: str) -> None:
+        del self._items[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+def test_messages_of_other_shapes_are_read_alike(
+    middleware: asgi.MoesifMiddleware, collector: Collector
+) -> None:
+    exchange, server = an_exchange(middleware)
+    headers = iter([(b"content-type", b"text/plain")])
+    exchange.send({"type": "http.response.start", "status": "202", "headers": headers})
+    assert exchange.status == 202
+    assert exchange.response_headers[0] == (b"content-type", b"text/plain")
+    exchange.send(Message(type="http.response.body", body=bytearray(b"ab"), more_body=1))
+    assert not exchange.finished  # 1 is true: more is coming
+    exchange.send({"type": "http.response.body", "body": memoryview(b"cd"), "more_body": None})
+    assert exchange.finished
+    assert exchange.recorded
+    assert bytes(exchange.response_tap.captured()) == b"abcd"
+    assert server.recorded_by_then == [False, False, True]
+    assert len(events(middleware, collector)) == 1
+
+
+def test_a_message_with_no_type_or_another_goes_on_untouched(
+    middleware: asgi.MoesifMiddleware,
+) -> None:
+    exchange, server = an_exchange(middleware)
+    untyped = {"status": 200}
+    other = {"type": "http.response.debug", "info": {}}
+    exchange.send(untyped)
+    exchange.send(other)
+    assert server.messages[0] is untyped
+    assert server.messages[1] is other
+    assert (exchange.status, exchange.finished, exchange.recorded) == (None, False, False)
+
+
+def test_a_start_that_cannot_be_read_is_logged_and_still_sent(
+    middleware: asgi.MoesifMiddleware, caplog: pytest.LogCaptureFixture
+) -> None:
+    exchange, server = an_exchange(middleware)
+    broken = {"type": "http.response.start", "headers": []}  # no status
+    with caplog.at_level(logging.ERROR, logger="moesifapi"):
+        exchange.send(broken)
+    assert server.messages == [broken]
+    assert "could not read the response start of http://api.example.com/items" in caplog.text
+    unreadable = {"type": "http.response.start", "status": 200, "headers": 5}
+    exchange.send(unreadable)
+    assert server.messages[1] is unreadable
