@@ -2680,10 +2680,26 @@ typedef struct {
     PyObject *response_headers;
     PyObject *extra_headers;
     PyObject *url;
+    /* the rest of the exchange, for `record` */
+    PyObject *middleware;
+    PyObject *scope;
+    PyObject *app_receive;
+    PyObject *started;
+    PyObject *request_headers;
+    PyObject *plain;
+    PyObject *request_tap;
+    PyObject *buffered;
+    PyObject *tid;
     char trailers;
     char finished;
     char recorded;
+    char disconnected;
 } AsgiExchangeObject;
+
+#define ASGI_FIELDS(X) \
+    X(server_send) X(response_tap) X(status) X(response_headers) X(extra_headers) X(url) \
+    X(middleware) X(scope) X(app_receive) X(started) X(request_headers) X(plain) \
+    X(request_tap) X(buffered) X(tid)
 
 static PyObject *asgi_names[4]; /* "type", "body", "more_body", "status" */
 static PyObject *asgi_more_names[3]; /* "trailers", "headers", "more_trailers" */
@@ -2692,24 +2708,18 @@ static PyObject *asgi_methods[3]; /* "_send_any", "record", "_report" */
 static int
 asgi_exchange_traverse(AsgiExchangeObject *self, visitproc visit, void *arg)
 {
-    Py_VISIT(self->server_send);
-    Py_VISIT(self->response_tap);
-    Py_VISIT(self->status);
-    Py_VISIT(self->response_headers);
-    Py_VISIT(self->extra_headers);
-    Py_VISIT(self->url);
+#define VISIT_FIELD(name) Py_VISIT(self->name);
+    ASGI_FIELDS(VISIT_FIELD)
+#undef VISIT_FIELD
     return 0;
 }
 
 static int
 asgi_exchange_clear(AsgiExchangeObject *self)
 {
-    Py_CLEAR(self->server_send);
-    Py_CLEAR(self->response_tap);
-    Py_CLEAR(self->status);
-    Py_CLEAR(self->response_headers);
-    Py_CLEAR(self->extra_headers);
-    Py_CLEAR(self->url);
+#define CLEAR_FIELD(name) Py_CLEAR(self->name);
+    ASGI_FIELDS(CLEAR_FIELD)
+#undef CLEAR_FIELD
     return 0;
 }
 
@@ -2887,23 +2897,168 @@ asgi_exchange_send(AsgiExchangeObject *self, PyObject *message)
     return result;
 }
 
+static PyObject *asgi_record_names[9]; /* "capture", "client", "method", "GET",
+    "record_plain", "_record_now", "_record_views", "_record_failed", "now" */
+static PyObject *datetime_now; /* datetime.datetime.now */
+
+/* `record`'s work on the common exchange once it is marked recorded: the event written
+ * and queued by `capture.record_plain`, or handed to `_record_views` where that says the
+ * views must decide. 0, or -1 with an exception set. 1 where the exchange is of another
+ * shape, untouched, for `_record_now`. */
+static int
+asgi_record_plain(AsgiExchangeObject *self, PyObject *code, PyObject *blocked_by)
+{
+    PyObject *scope = self->scope, *plain = self->plain;
+    if (scope == NULL || !PyDict_CheckExact(scope) || plain == NULL || plain == Py_None ||
+        self->request_tap == NULL || !Py_IS_TYPE(self->request_tap, &BodyTapType) ||
+        self->response_tap == NULL || !Py_IS_TYPE(self->response_tap, &BodyTapType) ||
+        self->middleware == NULL || self->url == NULL || self->started == NULL ||
+        self->tid == NULL || self->response_headers == NULL) {
+        return 1;
+    }
+    PyObject *client = PyDict_GetItemWithError(scope, asgi_record_names[1]);
+    if (client == NULL && PyErr_Occurred()) {
+        return -1;
+    }
+    PyObject *method = PyDict_GetItemWithError(scope, asgi_record_names[2]);
+    if (method == NULL && PyErr_Occurred()) {
+        return -1;
+    }
+    /* `client[0] if client else None`, `scope.get("method") or "GET"` */
+    PyObject *peer = Py_None;
+    if (client != NULL && client != Py_None) {
+        if (!PyTuple_CheckExact(client) && !PyList_CheckExact(client)) {
+            return 1;
+        }
+        if (PySequence_Fast_GET_SIZE(client) > 0) {
+            peer = PySequence_Fast_GET_ITEM(client, 0);
+        }
+    }
+    if (method == NULL || method == Py_None ||
+        (PyUnicode_CheckExact(method) && PyUnicode_GET_LENGTH(method) == 0)) {
+        method = asgi_record_names[3];
+    }
+    else if (!PyUnicode_CheckExact(method)) {
+        return 1;
+    }
+    PyObject *ended = PyObject_CallOneArg(datetime_now, utc);
+    if (ended == NULL) {
+        return -1;
+    }
+    BodyTapObject *request_tap = (BodyTapObject *)self->request_tap;
+    BodyTapObject *response_tap = (BodyTapObject *)self->response_tap;
+    PyObject *capture = PyObject_GetAttr(self->middleware, asgi_record_names[0]);
+    PyObject *request_body = capture == NULL ? NULL : body_tap_bytes(request_tap);
+    PyObject *request_size = request_body == NULL ? NULL : PyLong_FromSsize_t(request_tap->size);
+    PyObject *response_body = request_size == NULL ? NULL : body_tap_bytes(response_tap);
+    PyObject *response_size =
+        response_body == NULL ? NULL : PyLong_FromSsize_t(response_tap->size);
+    int result = -1;
+    if (response_size != NULL) {
+        PyObject *args[15] = {
+            capture, method, self->url, peer, plain, request_body, request_size, code,
+            code == Py_None ? Py_None : self->response_headers, response_body, response_size,
+            self->started, ended, self->tid, blocked_by};
+        PyObject *queued = PyObject_VectorcallMethod(
+            asgi_record_names[4], args, 15 | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
+        if (queued != NULL) {
+            result = 0;
+            if (queued == Py_None) { /* the views decide */
+                PyObject *done = PyObject_CallMethodObjArgs(
+                    (PyObject *)self, asgi_record_names[6], code, ended, blocked_by, NULL);
+                result = done == NULL ? -1 : 0;
+                Py_XDECREF(done);
+            }
+            Py_DECREF(queued);
+        }
+    }
+    Py_XDECREF(capture);
+    Py_XDECREF(request_body);
+    Py_XDECREF(request_size);
+    Py_XDECREF(response_body);
+    Py_XDECREF(response_size);
+    Py_DECREF(ended);
+    return result;
+}
+
+static PyObject *
+asgi_exchange_record(AsgiExchangeObject *self, PyObject *const *args, Py_ssize_t nargsf,
+                     PyObject *kwnames)
+{
+    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
+    PyObject *status = nargs > 0 ? args[0] : Py_None;
+    PyObject *blocked_by = nargs > 1 ? args[1] : Py_None;
+    if (nargs > 2) {
+        PyErr_SetString(PyExc_TypeError, "record() takes at most the status and blocked_by");
+        return NULL;
+    }
+    Py_ssize_t keywords = kwnames == NULL ? 0 : PyTuple_GET_SIZE(kwnames);
+    for (Py_ssize_t k = 0; k < keywords; k++) {
+        PyObject *name = PyTuple_GET_ITEM(kwnames, k);
+        if (PyUnicode_CompareWithASCIIString(name, "status") == 0 && nargs < 1) {
+            status = args[nargs + k];
+        }
+        else if (PyUnicode_CompareWithASCIIString(name, "blocked_by") == 0 && nargs < 2) {
+            blocked_by = args[nargs + k];
+        }
+        else {
+            PyErr_Format(PyExc_TypeError, "record() got an unexpected argument %R", name);
+            return NULL;
+        }
+    }
+    if (self->recorded) {
+        Py_RETURN_NONE;
+    }
+    self->recorded = 1;
+    PyObject *code = status != Py_None ? status : self->status != NULL ? self->status : Py_None;
+    Py_INCREF(code);
+    int done = asgi_record_plain(self, code, blocked_by);
+    if (done == 1) { /* another shape: the Python path */
+        PyObject *rest = PyObject_CallMethodObjArgs((PyObject *)self, asgi_record_names[5],
+                                                    code, blocked_by, NULL);
+        Py_DECREF(code);
+        return rest;
+    }
+    Py_DECREF(code);
+    if (done < 0) {
+        /* a failure of the capture, never of the request: logged (`_record_failed`) */
+        PyObject *error = raised_exception();
+        if (error == NULL || !PyErr_GivenExceptionMatches(error, PyExc_Exception)) {
+            if (error != NULL) {
+                raise_again(error);
+            }
+            return NULL;
+        }
+        PyObject *logged =
+            PyObject_CallMethodOneArg((PyObject *)self, asgi_record_names[7], error);
+        Py_DECREF(error);
+        if (logged == NULL) {
+            return NULL;
+        }
+        Py_DECREF(logged);
+    }
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef asgi_exchange_methods[] = {
     {"send", (PyCFunction)asgi_exchange_send, METH_O,
      "send(message, /)\n--\n\nThe app's `send`: the message seen, then handed to the "
      "server's; what the app awaits is the server's own."},
+    {"record", (PyCFunction)(void (*)(void))asgi_exchange_record,
+     METH_FASTCALL | METH_KEYWORDS,
+     "record(status=None, blocked_by=None)\n--\n\nQueue the event, once; never raises "
+     "(a failure is logged)."},
     {NULL, NULL, 0, NULL},
 };
 
 static PyMemberDef asgi_exchange_members[] = {
-    {"server_send", T_OBJECT_EX, offsetof(AsgiExchangeObject, server_send), 0, NULL},
-    {"response_tap", T_OBJECT_EX, offsetof(AsgiExchangeObject, response_tap), 0, NULL},
-    {"status", T_OBJECT_EX, offsetof(AsgiExchangeObject, status), 0, NULL},
-    {"response_headers", T_OBJECT_EX, offsetof(AsgiExchangeObject, response_headers), 0, NULL},
-    {"extra_headers", T_OBJECT_EX, offsetof(AsgiExchangeObject, extra_headers), 0, NULL},
-    {"url", T_OBJECT_EX, offsetof(AsgiExchangeObject, url), 0, NULL},
+#define MEMBER(name) {#name, T_OBJECT_EX, offsetof(AsgiExchangeObject, name), 0, NULL},
+    ASGI_FIELDS(MEMBER)
+#undef MEMBER
     {"trailers", T_BOOL, offsetof(AsgiExchangeObject, trailers), 0, NULL},
     {"finished", T_BOOL, offsetof(AsgiExchangeObject, finished), 0, NULL},
     {"recorded", T_BOOL, offsetof(AsgiExchangeObject, recorded), 0, NULL},
+    {"disconnected", T_BOOL, offsetof(AsgiExchangeObject, disconnected), 0, NULL},
     {NULL, 0, 0, 0, NULL},
 };
 
@@ -3119,6 +3274,19 @@ PyInit__speedups(void)
         if (*asgi_slots[k] == NULL) {
             return NULL;
         }
+    }
+    static const char *const record_texts[9] = {
+        "capture", "client", "method", "GET", "record_plain", "_record_now", "_record_views",
+        "_record_failed", "now"};
+    for (int k = 0; k < 9; k++) {
+        asgi_record_names[k] = PyUnicode_InternFromString(record_texts[k]);
+        if (asgi_record_names[k] == NULL) {
+            return NULL;
+        }
+    }
+    datetime_now = PyObject_GetAttr((PyObject *)PyDateTimeAPI->DateTimeType, asgi_record_names[8]);
+    if (datetime_now == NULL) {
+        return NULL;
     }
     PyObject *made = PyModule_Create(&module);
     if (made == NULL) {

@@ -112,57 +112,41 @@ def _raw_headers(headers: Mapping[str, str]) -> list[tuple[bytes, bytes]]:
 _NO_BODY = BodyTap(0)
 
 
-# The C speed-up's base of `_Exchange`: the fields `send` reads and writes, as its
-# own, and `send` for messages of the common shapes (`_send_any` takes the rest).
+# The C speed-up's base of `_Exchange`: its fields, `send` for messages of the common
+# shapes (`_send_any` takes the rest) and `record` for the common exchange
+# (`_record_now` takes the rest).
 if TYPE_CHECKING:
     _ExchangeBase = object
 else:
     _ExchangeBase = getattr(_wire._speedups, "AsgiExchange", object)
-_BASE_FIELDS = (
-    ()
-    if _ExchangeBase is object
-    else (
-        "extra_headers",
-        "finished",
-        "recorded",
-        "response_headers",
-        "response_tap",
-        "server_send",
-        "status",
-        "trailers",
-        "url",
-    )
+_FIELDS = (
+    "app_receive",
+    "buffered",
+    "disconnected",
+    "extra_headers",
+    "finished",
+    "middleware",
+    "plain",
+    "recorded",
+    "request_headers",
+    "request_tap",
+    "response_headers",
+    "response_tap",
+    "scope",
+    "server_send",
+    "started",
+    "status",
+    "tid",
+    "trailers",
+    "url",
 )
 
 
 class _Exchange(_ExchangeBase):
     """One HTTP exchange in progress: what the middleware has seen of it so far."""
 
-    __slots__ = tuple(
-        name
-        for name in (
-            "app_receive",
-            "buffered",
-            "disconnected",
-            "extra_headers",
-            "finished",
-            "middleware",
-            "plain",
-            "recorded",
-            "request_headers",
-            "request_tap",
-            "response_headers",
-            "response_tap",
-            "scope",
-            "server_send",
-            "started",
-            "status",
-            "tid",
-            "trailers",
-            "url",
-        )
-        if name not in _BASE_FIELDS
-    )
+    # Every field is the C base's where it is built.
+    __slots__ = _FIELDS if _ExchangeBase is object else ()
 
     def __init__(self, middleware: MoesifMiddleware, scope: Scope, receive: Receive, send: Send):
         self.middleware = middleware
@@ -227,20 +211,25 @@ class _Exchange(_ExchangeBase):
             client_address=client[0] if client else None,
         )
 
-    def record(self, status: int | None = None, blocked_by: str | None = None) -> None:
-        """Queue the event, once; never raises."""
+    def _record_any(self, status: int | None = None, blocked_by: str | None = None) -> None:
+        """`record`: queue the event, once; never raises. (The C base's `record` does
+        the common exchange itself and hands the rest to `_record_now`.)"""
         if self.recorded:
             return
         self.recorded = True
+        self._record_now(self.status if status is None else status, blocked_by)
+
+    if _ExchangeBase is object:
+        record = _record_any
+
+    def _record_now(self, code: int | None, blocked_by: str | None) -> None:
         try:
-            code = self.status if status is None else status
             ended = _now()
-            capture = self.middleware.capture
             plain = self.plain
             if plain is not None:
                 client = self.scope.get("client")
                 request_tap, response_tap = self.request_tap, self.response_tap
-                queued = capture.record_plain(
+                queued = self.middleware.capture.record_plain(
                     self.scope.get("method") or "GET",
                     self.url,
                     client[0] if client else None,
@@ -258,6 +247,14 @@ class _Exchange(_ExchangeBase):
                 )
                 if queued is not None:
                     return
+        except Exception as error:
+            self._record_failed(error)
+            return
+        self._record_views(code, ended, blocked_by)
+
+    def _record_views(self, code: int | None, ended: datetime, blocked_by: str | None) -> None:
+        """The event from the views, where `record_plain` leaves it to them."""
+        try:
             response = None
             if code is not None:
                 response = CapturedResponse(
@@ -266,7 +263,7 @@ class _Exchange(_ExchangeBase):
                     body=self.response_tap.captured(),
                     body_size=self.response_tap.size,
                 )
-            capture.record(
+            self.middleware.capture.record(
                 self.request(),
                 response,
                 self.started,
@@ -274,8 +271,11 @@ class _Exchange(_ExchangeBase):
                 transaction_id=self.tid,
                 blocked_by=blocked_by,
             )
-        except Exception:
-            logger.exception("moesifapi: could not capture %s", self.url)
+        except Exception as error:
+            self._record_failed(error)
+
+    def _record_failed(self, error: Exception) -> None:
+        logger.error("moesifapi: could not capture %s", self.url, exc_info=error)
 
     # before the app
 

@@ -18,6 +18,8 @@ from moesifapi.testing import Collector
 
 TID = b"x-moesif-transaction-id"
 JSON = (b"content-type", b"application/json")
+# What the fake server's send returns, for the app to await.
+AWAITABLE: Any = "the server's awaitable"
 
 
 @pytest.fixture
@@ -47,11 +49,11 @@ class Server:
         self.recorded_by_then: list[bool] = []
         self.exchange: asgi._Exchange | None = None
 
-    def __call__(self, message: Any) -> str:
+    def __call__(self, message: Any) -> Any:
         assert self.exchange is not None
         self.messages.append(message)
         self.recorded_by_then.append(self.exchange.recorded)
-        return "the server's awaitable"
+        return AWAITABLE
 
 
 def an_exchange(middleware: asgi.MoesifMiddleware) -> tuple[asgi._Exchange, Server]:
@@ -97,7 +99,7 @@ def test_a_response_is_seen_chunk_by_chunk_and_recorded_as_its_last_message_goes
     first = {"type": "http.response.body", "body": b'{"a":', "more_body": True}
     last = {"type": "http.response.body", "body": b"1}"}
 
-    assert exchange.send(start) == "the server's awaitable"
+    assert exchange.send(start) is AWAITABLE
     exchange.send(first)
     assert not exchange.finished
     exchange.send(last)
@@ -208,3 +210,88 @@ def test_a_start_that_cannot_be_read_is_logged_and_still_sent(
     unreadable = {"type": "http.response.start", "status": 200, "headers": 5}
     exchange.send(unreadable)
     assert server.messages[1] is unreadable
+
+
+def test_with_the_speed_up_the_common_exchange_is_recorded_in_c(
+    middleware: asgi.MoesifMiddleware, collector: Collector
+) -> None:
+    if not _wire.SPEEDUPS:
+        pytest.skip("no C speed-up")
+
+    class CommonOnly(asgi._Exchange):
+        __slots__ = ()
+
+        def _record_now(self, code: int | None, blocked_by: str | None) -> None:
+            raise AssertionError("the common exchange took the Python path")
+
+    exchange = CommonOnly(middleware, an_exchange(middleware)[0].scope, _no_receive, Server())
+    exchange.record(status=204)
+    (event,) = events(middleware, collector)
+    assert event["response"]["status"] == 204
+
+
+class Peer:
+    """A scope's client that is a sequence but no tuple or list."""
+
+    def __getitem__(self, index: int) -> str:
+        return ["198.51.100.7", "5000"][index]
+
+    def __len__(self) -> int:
+        return 2
+
+
+@pytest.mark.parametrize(
+    ("client", "ip"),
+    [
+        (("203.0.113.9", 5000), "203.0.113.9"),
+        (["203.0.113.9", 5000], "203.0.113.9"),
+        (Peer(), "198.51.100.7"),
+        (None, None),
+        ((), None),
+    ],
+    ids=["tuple", "list", "sequence", "none", "empty"],
+)
+def test_the_event_names_the_scopes_client(
+    middleware: asgi.MoesifMiddleware, collector: Collector, client: Any, ip: str | None
+) -> None:
+    exchange, _ = an_exchange(middleware)
+    exchange.scope["client"] = client
+    exchange.send({"type": "http.response.start", "status": 200, "headers": []})
+    exchange.send({"type": "http.response.body", "body": b""})
+    (event,) = events(middleware, collector)
+    assert event["request"].get("ip_address") == ip
+
+
+def test_record_takes_the_status_and_the_rule_by_name_and_records_once(
+    middleware: asgi.MoesifMiddleware, collector: Collector
+) -> None:
+    exchange, _ = an_exchange(middleware)
+    exchange.record(status=500, blocked_by="a rule")
+    exchange.record(status=200)
+    (event,) = events(middleware, collector)
+    assert event["response"]["status"] == 500
+    assert event["blocked_by"] == "a rule"
+    with pytest.raises(TypeError):
+        exchange.record(colour="red")  # type: ignore[call-arg]
+
+
+def test_a_capture_that_fails_is_logged_and_the_response_goes_on(
+    middleware: asgi.MoesifMiddleware,
+    collector: Collector,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def broken(*parts: object) -> bool:
+        raise RuntimeError("the writer broke")
+
+    monkeypatch.setattr(middleware.capture, "record_plain", broken)
+    exchange, server = an_exchange(middleware)
+    last = {"type": "http.response.body", "body": b"{}"}
+    with caplog.at_level(logging.ERROR, logger="moesifapi"):
+        exchange.send({"type": "http.response.start", "status": 200, "headers": []})
+        assert exchange.send(last) is AWAITABLE
+    assert server.messages[-1] is last
+    assert exchange.recorded
+    assert "could not capture http://api.example.com/items" in caplog.text
+    assert "the writer broke" in caplog.text
+    assert events(middleware, collector) == []
