@@ -3040,6 +3040,146 @@ asgi_exchange_record(AsgiExchangeObject *self, PyObject *const *args, Py_ssize_t
     Py_RETURN_NONE;
 }
 
+static PyObject *asgi_init_names[3]; /* "_exchange_plan", "_init_any", "headers" */
+
+static PyObject *pick_headers(PyObject *module, PyObject *const *args, Py_ssize_t nargs);
+static PyObject *asgi_url(PyObject *module, PyObject *const *args, Py_ssize_t nargs);
+
+/* `_Exchange(middleware, scope, receive, send)`: the common exchange set up here, from
+ * the middleware's `_exchange_plan`; any other (no plan, a scope that is no dict,
+ * headers that are not pairs of bytes) by the subclass's `_init_any`. */
+static int
+asgi_exchange_init(AsgiExchangeObject *self, PyObject *args, PyObject *kwds)
+{
+    if (kwds != NULL && PyDict_GET_SIZE(kwds) > 0) {
+        PyErr_SetString(PyExc_TypeError, "_Exchange() takes no keyword arguments");
+        return -1;
+    }
+    if (!PyTuple_CheckExact(args) || PyTuple_GET_SIZE(args) != 4) {
+        PyErr_SetString(PyExc_TypeError,
+                        "_Exchange() takes the middleware, the scope, receive and send");
+        return -1;
+    }
+    PyObject *middleware = PyTuple_GET_ITEM(args, 0), *scope = PyTuple_GET_ITEM(args, 1);
+    PyObject *plan = PyObject_GetAttr(middleware, asgi_init_names[0]);
+    if (plan == NULL) {
+        return -1;
+    }
+    /* (no-body tap, picked names, body limit, transaction id header, choose the id, url) */
+    PyObject *raw = NULL;
+    if (PyTuple_CheckExact(plan) && PyTuple_GET_SIZE(plan) == 6 && PyDict_CheckExact(scope)) {
+        raw = PyDict_GetItemWithError(scope, asgi_init_names[2]);
+        if (raw == NULL && PyErr_Occurred()) {
+            Py_DECREF(plan);
+            return -1;
+        }
+    }
+    PyObject *plain = NULL;
+    if (PyTuple_CheckExact(plan) && PyTuple_GET_SIZE(plan) == 6 && PyDict_CheckExact(scope)) {
+        if (raw == NULL || raw == Py_None) {
+            plain = PyTuple_New(0);
+        }
+        else if (PyTuple_CheckExact(raw)) {
+            plain = Py_NewRef(raw);
+        }
+        else if (PyList_CheckExact(raw)) {
+            /* the server's, copied (`scope.get("headers") or ()`: none is a tuple) */
+            plain = PyList_GET_SIZE(raw) == 0 ? PyTuple_New(0)
+                                               : PyList_GetSlice(raw, 0, PyList_GET_SIZE(raw));
+        }
+        if (plain == NULL && PyErr_Occurred()) {
+            Py_DECREF(plan);
+            return -1;
+        }
+    }
+    PyObject *picked = NULL;
+    if (plain != NULL) {
+        PyObject *pick_args[2] = {plain, PyTuple_GET_ITEM(plan, 1)};
+        picked = pick_headers(NULL, pick_args, 2);
+        if (picked == NULL) {
+            Py_DECREF(plain);
+            Py_DECREF(plan);
+            return -1;
+        }
+        if (picked == Py_None) {
+            Py_CLEAR(picked);
+        }
+    }
+    if (picked == NULL) { /* another shape: the Python path */
+        Py_XDECREF(plain);
+        Py_DECREF(plan);
+        PyObject *done = PyObject_CallMethodObjArgs(
+            (PyObject *)self, asgi_init_names[1], middleware, scope, PyTuple_GET_ITEM(args, 2),
+            PyTuple_GET_ITEM(args, 3), NULL);
+        Py_XDECREF(done);
+        return done == NULL ? -1 : 0;
+    }
+    PyObject *host = PyTuple_GET_ITEM(picked, 0);
+    PyObject *given = PyTuple_GET_SIZE(picked) > 1 ? PyTuple_GET_ITEM(picked, 1) : Py_None;
+    PyObject *started = PyObject_CallOneArg(datetime_now, utc);
+    PyObject *url = NULL, *tap = NULL, *tid = NULL, *extra = NULL, *headers = NULL;
+    if (started != NULL) {
+        PyObject *url_args[2] = {scope, host};
+        url = asgi_url(NULL, url_args, 2);
+        if (url == Py_None) {
+            Py_SETREF(url, PyObject_Vectorcall(PyTuple_GET_ITEM(plan, 5), url_args, 2, NULL));
+        }
+    }
+    if (url != NULL) {
+        PyObject *limit = PyTuple_GET_ITEM(plan, 2);
+        tap = PyObject_Vectorcall((PyObject *)&BodyTapType, &limit, 1, NULL);
+    }
+    if (tap != NULL) {
+        tid = PyObject_CallOneArg(PyTuple_GET_ITEM(plan, 4), given);
+    }
+    if (tid != NULL) {
+        extra = PyList_New(0);
+    }
+    if (extra != NULL) {
+        headers = PyList_New(0);
+    }
+    int ok = headers != NULL;
+    PyObject *tid_header = PyTuple_GET_ITEM(plan, 3);
+    if (ok && tid_header != Py_None) {
+        PyObject *value = PyUnicode_CheckExact(tid) ? PyUnicode_AsLatin1String(tid) : NULL;
+        PyObject *pair = value == NULL ? NULL : PyTuple_Pack(2, tid_header, value);
+        ok = pair != NULL && PyList_Append(extra, pair) == 0;
+        if (value == NULL && !PyErr_Occurred()) {
+            PyErr_SetString(PyExc_TypeError, "the transaction id is not a str");
+        }
+        Py_XDECREF(value);
+        Py_XDECREF(pair);
+    }
+    if (ok) {
+        Py_XSETREF(self->middleware, Py_NewRef(middleware));
+        Py_XSETREF(self->scope, Py_NewRef(scope));
+        Py_XSETREF(self->app_receive, Py_NewRef(PyTuple_GET_ITEM(args, 2)));
+        Py_XSETREF(self->server_send, Py_NewRef(PyTuple_GET_ITEM(args, 3)));
+        Py_XSETREF(self->started, Py_NewRef(started));
+        Py_XSETREF(self->request_headers, Py_NewRef(Py_None));
+        Py_XSETREF(self->plain, Py_NewRef(plain));
+        Py_XSETREF(self->url, Py_NewRef(url));
+        Py_XSETREF(self->request_tap, Py_NewRef(PyTuple_GET_ITEM(plan, 0)));
+        Py_XSETREF(self->response_tap, Py_NewRef(tap));
+        Py_XSETREF(self->buffered, Py_NewRef(Py_None));
+        Py_XSETREF(self->status, Py_NewRef(Py_None));
+        Py_XSETREF(self->response_headers, Py_NewRef(headers));
+        Py_XSETREF(self->tid, Py_NewRef(tid));
+        Py_XSETREF(self->extra_headers, Py_NewRef(extra));
+        self->disconnected = self->trailers = self->finished = self->recorded = 0;
+    }
+    Py_XDECREF(started);
+    Py_XDECREF(url);
+    Py_XDECREF(tap);
+    Py_XDECREF(tid);
+    Py_XDECREF(extra);
+    Py_XDECREF(headers);
+    Py_DECREF(picked);
+    Py_DECREF(plain);
+    Py_DECREF(plan);
+    return ok ? 0 : -1;
+}
+
 static PyMethodDef asgi_exchange_methods[] = {
     {"send", (PyCFunction)asgi_exchange_send, METH_O,
      "send(message, /)\n--\n\nThe app's `send`: the message seen, then handed to the "
@@ -3071,6 +3211,7 @@ static PyTypeObject AsgiExchangeType = {
     .tp_basicsize = sizeof(AsgiExchangeObject),
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
     .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)asgi_exchange_init,
     .tp_dealloc = (destructor)asgi_exchange_dealloc,
     .tp_traverse = (traverseproc)asgi_exchange_traverse,
     .tp_clear = (inquiry)asgi_exchange_clear,
@@ -3281,6 +3422,13 @@ PyInit__speedups(void)
     for (int k = 0; k < 9; k++) {
         asgi_record_names[k] = PyUnicode_InternFromString(record_texts[k]);
         if (asgi_record_names[k] == NULL) {
+            return NULL;
+        }
+    }
+    static const char *const init_texts[3] = {"_exchange_plan", "_init_any", "headers"};
+    for (int k = 0; k < 3; k++) {
+        asgi_init_names[k] = PyUnicode_InternFromString(init_texts[k]);
+        if (asgi_init_names[k] == NULL) {
             return NULL;
         }
     }

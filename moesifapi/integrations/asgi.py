@@ -148,7 +148,11 @@ class _Exchange(_ExchangeBase):
     # Every field is the C base's where it is built.
     __slots__ = _FIELDS if _ExchangeBase is object else ()
 
-    def __init__(self, middleware: MoesifMiddleware, scope: Scope, receive: Receive, send: Send):
+    def _init_any(
+        self, middleware: MoesifMiddleware, scope: Scope, receive: Receive, send: Send
+    ) -> None:
+        """`__init__` (this, or the C base's for the common exchange, which hands this
+        the rest)."""
         self.middleware = middleware
         self.scope = scope
         self.app_receive = receive
@@ -192,6 +196,9 @@ class _Exchange(_ExchangeBase):
         tid_header = middleware._tid_header
         if tid_header is not None:
             self.extra_headers.append((tid_header, self.tid.encode("latin-1")))
+
+    if _ExchangeBase is object:
+        __init__ = _init_any
 
     # the views the capture gets
 
@@ -422,6 +429,11 @@ class MoesifMiddleware:
         # The request headers an exchange reads before the app: Host, and the
         # transaction id's where there is one (`pick_headers`).
         self._picked = (b"host",) if self._tid_header is None else (b"host", self._tid_header)
+        # What the C base's `__init__` needs of the middleware, for a plain capture: the
+        # exchange's parts that do not change from one request to the next.
+        chosen = self.capture.chosen_transaction_id
+        plan = (_NO_BODY, self._picked, self._limit, self._tid_header, chosen, _url)
+        self._exchange_plan = plan if self.capture.plain else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope.get("type")

@@ -295,3 +295,83 @@ def test_a_capture_that_fails_is_logged_and_the_response_goes_on(
     assert "could not capture http://api.example.com/items" in caplog.text
     assert "the writer broke" in caplog.text
     assert events(middleware, collector) == []
+
+
+FIELDS = ("plain", "url", "request_headers", "status", "response_headers")
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        [(b"host", b"api.example.com"), (b"x-moesif-transaction-id", b"given-id")],
+        ((b"Host", b"api.example.com"), (b"X-Moesif-Transaction-Id", b"given-id")),
+        [],
+        None,
+    ],
+    ids=["list", "tuple", "empty", "none"],
+)
+def test_an_exchange_starts_as_the_python_path_starts_it(
+    middleware: asgi.MoesifMiddleware, headers: Any
+) -> None:
+    scope = {**an_exchange(middleware)[0].scope, "headers": headers}
+    if headers is None:
+        del scope["headers"]
+    made = asgi._Exchange(middleware, scope, _no_receive, Server())
+    by_python = asgi._Exchange.__new__(asgi._Exchange)
+    by_python._init_any(middleware, scope, _no_receive, Server())
+    for name in FIELDS:
+        assert getattr(made, name) == getattr(by_python, name), name
+        assert type(getattr(made, name)) is type(getattr(by_python, name)), name
+    assert made.response_tap.limit == by_python.response_tap.limit
+    for exchange in (made, by_python):  # the ids are new ones where none was given
+        assert exchange.extra_headers == [(TID, exchange.tid.encode())]
+    assert (made.finished, made.recorded, made.trailers, made.disconnected) == (
+        False,
+        False,
+        False,
+        False,
+    )
+    if headers and isinstance(headers[0][0], bytes):
+        assert made.tid == "given-id"
+        assert made.url == "http://api.example.com/items"
+        assert made.plain == headers
+        if isinstance(headers, list):
+            assert made.plain is not headers  # a copy: the app may change the server's
+
+
+def test_with_the_speed_up_the_common_exchange_starts_in_c(
+    middleware: asgi.MoesifMiddleware,
+) -> None:
+    if not _wire.SPEEDUPS:
+        pytest.skip("no C speed-up")
+
+    class CommonOnly(asgi._Exchange):
+        __slots__ = ()
+
+        def _init_any(self, *parts: Any) -> None:
+            raise AssertionError("the common exchange took the Python path")
+
+    exchange = CommonOnly(middleware, an_exchange(middleware)[0].scope, _no_receive, Server())
+    assert exchange.url == "http://api.example.com/items"
+
+
+def test_an_exchange_with_hooks_starts_with_the_views(collector: Collector) -> None:
+    http = httpx.Client(transport=collector.transport())
+    with MoesifClient(
+        application_id=collector.application_id, base_url=collector.base_url, http_client=http
+    ) as client:
+        middleware = asgi.MoesifMiddleware(
+            _no_app, client=client, identify_user=lambda request, response: "u1"
+        )
+        exchange, _ = an_exchange(middleware)
+        assert exchange.plain is None
+        assert exchange.request_headers is not None
+        assert exchange.request_headers["host"] == "api.example.com"
+
+
+def test_headers_no_asgi_server_gives_fail_the_capture_alike(
+    middleware: asgi.MoesifMiddleware,
+) -> None:
+    scope = {**an_exchange(middleware)[0].scope, "headers": [("host", "api.example.com")]}
+    with pytest.raises(AttributeError):  # `__call__` logs it and serves the app uncaptured
+        asgi._Exchange(middleware, scope, _no_receive, Server())
