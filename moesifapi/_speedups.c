@@ -3219,6 +3219,233 @@ static PyTypeObject AsgiExchangeType = {
     .tp_members = asgi_exchange_members,
 };
 
+/* getattr(o, name, None) as 3.13's PyObject_GetOptionalAttr: 1 and the value, 0 and NULL
+ * where there is no such attribute, -1 with an exception set. */
+static int
+optional_attr(PyObject *o, PyObject *name, PyObject **out)
+{
+    *out = PyObject_GetAttr(o, name);
+    if (*out != NULL) {
+        return 1;
+    }
+    if (PyErr_ExceptionMatches(PyExc_AttributeError)) {
+        PyErr_Clear();
+        return 0;
+    }
+    return -1;
+}
+
+/* --- WsgiBody: the WSGI adapter's response iterable, each chunk copied into the tap --- */
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *exchange;
+    PyObject *iterable;
+    PyObject *iterator; /* NULL until the first chunk is asked for */
+    PyObject *tap;      /* exchange.response_tap */
+} WsgiBodyObject;
+
+static PyObject *wsgi_names[6]; /* "response_tap", "status", "response_headers", "close",
+                                   "record", "feed" */
+static PyObject *five_hundred; /* 500 */
+
+static int
+wsgi_body_traverse(WsgiBodyObject *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->exchange);
+    Py_VISIT(self->iterable);
+    Py_VISIT(self->iterator);
+    Py_VISIT(self->tap);
+    return 0;
+}
+
+static int
+wsgi_body_clear(WsgiBodyObject *self)
+{
+    Py_CLEAR(self->exchange);
+    Py_CLEAR(self->iterable);
+    Py_CLEAR(self->iterator);
+    Py_CLEAR(self->tap);
+    return 0;
+}
+
+static void
+wsgi_body_dealloc(WsgiBodyObject *self)
+{
+    PyObject_GC_UnTrack(self);
+    wsgi_body_clear(self);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyObject *
+wsgi_body_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+    PyObject *exchange, *iterable;
+    if ((kwds != NULL && PyDict_GET_SIZE(kwds) > 0) ||
+        !PyArg_UnpackTuple(args, type->tp_name, 2, 2, &exchange, &iterable)) {
+        if (!PyErr_Occurred()) {
+            PyErr_Format(PyExc_TypeError, "%s() takes the exchange and the app's iterable",
+                         type->tp_name);
+        }
+        return NULL;
+    }
+    PyObject *tap = PyObject_GetAttr(exchange, wsgi_names[0]);
+    if (tap == NULL) {
+        return NULL;
+    }
+    WsgiBodyObject *self = (WsgiBodyObject *)type->tp_alloc(type, 0);
+    if (self == NULL) {
+        Py_DECREF(tap);
+        return NULL;
+    }
+    self->exchange = Py_NewRef(exchange);
+    self->iterable = Py_NewRef(iterable);
+    self->tap = tap;
+    return (PyObject *)self;
+}
+
+static PyObject *
+wsgi_body_iternext(WsgiBodyObject *self)
+{
+    if (self->iterator == NULL) {
+        self->iterator = PyObject_GetIter(self->iterable);
+        if (self->iterator == NULL) {
+            return NULL;
+        }
+    }
+    PyObject *chunk = PyIter_Next(self->iterator);
+    if (chunk == NULL) {
+        if (!PyErr_Occurred() || PyErr_ExceptionMatches(PyExc_StopIteration)) {
+            return NULL; /* the end (a StopIteration goes on as it came) */
+        }
+        /* The app failed midway: with nothing of the body sent the server answers 500. */
+        PyObject *error = raised_exception();
+        Py_ssize_t size = -1;
+        if (Py_IS_TYPE(self->tap, &BodyTapType)) {
+            size = ((BodyTapObject *)self->tap)->size;
+        }
+        else {
+            PyObject *sized = PyObject_GetAttrString(self->tap, "size");
+            size = sized == NULL ? -1 : PyLong_AsSsize_t(sized);
+            Py_XDECREF(sized);
+            PyErr_Clear();
+        }
+        if (size == 0) {
+            PyObject *none = PyList_New(0);
+            if (none == NULL || PyObject_SetAttr(self->exchange, wsgi_names[1], five_hundred) < 0 ||
+                PyObject_SetAttr(self->exchange, wsgi_names[2], none) < 0) {
+                PyErr_Clear();
+            }
+            Py_XDECREF(none);
+        }
+        raise_again(error);
+        return NULL;
+    }
+    int fed;
+    if (Py_IS_TYPE(self->tap, &BodyTapType)) {
+        fed = body_tap_take((BodyTapObject *)self->tap, chunk);
+    }
+    else {
+        PyObject *done = PyObject_CallMethodOneArg(self->tap, wsgi_names[5], chunk);
+        fed = done == NULL ? -1 : 0;
+        Py_XDECREF(done);
+    }
+    if (fed < 0) {
+        Py_DECREF(chunk);
+        return NULL;
+    }
+    return chunk;
+}
+
+static PyObject *
+wsgi_body_close(WsgiBodyObject *self, PyObject *Py_UNUSED(ignored))
+{
+    /* the app's iterable closed (PEP 3333), then, whatever that did, the event queued */
+    PyObject *close = NULL;
+    int failed = optional_attr(self->iterable, wsgi_names[3], &close) < 0;
+    if (close != NULL) {
+        PyObject *done = PyObject_CallNoArgs(close);
+        failed = done == NULL;
+        Py_XDECREF(done);
+        Py_DECREF(close);
+    }
+    PyObject *error = failed ? raised_exception() : NULL;
+    PyObject *recorded = PyObject_CallMethodOneArg(self->exchange, wsgi_names[4], Py_None);
+    if (error != NULL) {
+        if (recorded == NULL) {
+            /* as a `finally` that raises: its exception, the first as its context */
+            PyObject *later = raised_exception();
+            if (later != NULL) {
+                PyException_SetContext(later, error); /* steals error */
+                raise_again(later);
+            }
+            else {
+                Py_DECREF(error);
+            }
+            return NULL;
+        }
+        Py_DECREF(recorded);
+        raise_again(error);
+        return NULL;
+    }
+    if (recorded == NULL) {
+        return NULL;
+    }
+    Py_DECREF(recorded);
+    Py_RETURN_NONE;
+}
+
+static Py_ssize_t
+wsgi_body_length(WsgiBodyObject *self)
+{
+    return PyObject_Length(self->iterable);
+}
+
+static PyMethodDef wsgi_body_methods[] = {
+    {"close", (PyCFunction)wsgi_body_close, METH_NOARGS,
+     "close()\n--\n\nClose the app's iterable (PEP 3333), then queue the event."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyTypeObject WsgiBodyType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "moesifapi._speedups.WsgiBody",
+    .tp_doc = PyDoc_STR("WsgiBody(exchange, iterable)\n--\n\nThe app's iterable passed "
+                        "through chunk by chunk and copied into the exchange's response "
+                        "tap; `close()` closes it, then records the exchange."),
+    .tp_basicsize = sizeof(WsgiBodyObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_new = wsgi_body_new,
+    .tp_dealloc = (destructor)wsgi_body_dealloc,
+    .tp_traverse = (traverseproc)wsgi_body_traverse,
+    .tp_clear = (inquiry)wsgi_body_clear,
+    .tp_iter = PyObject_SelfIter,
+    .tp_iternext = (iternextfunc)wsgi_body_iternext,
+    .tp_methods = wsgi_body_methods,
+};
+
+static PySequenceMethods wsgi_sized_body_sequence = {
+    .sq_length = (lenfunc)wsgi_body_length,
+};
+
+static PyTypeObject WsgiSizedBodyType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "moesifapi._speedups.WsgiSizedBody",
+    .tp_doc = PyDoc_STR("WsgiSizedBody(exchange, iterable)\n--\n\n`WsgiBody` for a list or "
+                        "tuple answer, which keeps its `len()`: servers set Content-Length "
+                        "from it."),
+    .tp_basicsize = sizeof(WsgiBodyObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_new = wsgi_body_new,
+    .tp_dealloc = (destructor)wsgi_body_dealloc,
+    .tp_traverse = (traverseproc)wsgi_body_traverse,
+    .tp_clear = (inquiry)wsgi_body_clear,
+    .tp_iter = PyObject_SelfIter,
+    .tp_iternext = (iternextfunc)wsgi_body_iternext,
+    .tp_methods = wsgi_body_methods,
+    .tp_as_sequence = &wsgi_sized_body_sequence,
+};
+
 static PyObject *scope_keys[4]; /* "scheme", "raw_path", "root_path", "query_string" */
 
 /* scope[key] as `scope.get(key)`, borrowed; NULL with no exception where it is missing. */
@@ -3400,7 +3627,20 @@ PyInit__speedups(void)
     }
     empty_bytes = PyBytes_FromStringAndSize(NULL, 0);
     if (empty_bytes == NULL || PyType_Ready(&BodyTapType) < 0 ||
-        PyType_Ready(&AsgiExchangeType) < 0) {
+        PyType_Ready(&AsgiExchangeType) < 0 || PyType_Ready(&WsgiBodyType) < 0 ||
+        PyType_Ready(&WsgiSizedBodyType) < 0) {
+        return NULL;
+    }
+    static const char *const wsgi_texts[6] = {
+        "response_tap", "status", "response_headers", "close", "record", "feed"};
+    for (int k = 0; k < 6; k++) {
+        wsgi_names[k] = PyUnicode_InternFromString(wsgi_texts[k]);
+        if (wsgi_names[k] == NULL) {
+            return NULL;
+        }
+    }
+    five_hundred = PyLong_FromLong(500);
+    if (five_hundred == NULL) {
         return NULL;
     }
     static const char *const asgi_texts[10] = {
@@ -3445,6 +3685,16 @@ PyInit__speedups(void)
         Py_DECREF(&BodyTapType);
         Py_DECREF(made);
         return NULL;
+    }
+    PyTypeObject *wsgi_types[2] = {&WsgiBodyType, &WsgiSizedBodyType};
+    const char *wsgi_type_names[2] = {"WsgiBody", "WsgiSizedBody"};
+    for (int k = 0; k < 2; k++) {
+        Py_INCREF(wsgi_types[k]);
+        if (PyModule_AddObject(made, wsgi_type_names[k], (PyObject *)wsgi_types[k]) < 0) {
+            Py_DECREF(wsgi_types[k]);
+            Py_DECREF(made);
+            return NULL;
+        }
     }
     Py_INCREF(&AsgiExchangeType);
     if (PyModule_AddObject(made, "AsgiExchange", (PyObject *)&AsgiExchangeType) < 0) {

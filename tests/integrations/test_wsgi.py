@@ -877,3 +877,63 @@ def test_a_plain_capture_writes_what_a_capture_with_hooks_writes(
     assert first == second
     assert first["request"]["headers"]["Authorization"] == "***"
     assert first["request"]["body"] == {"a": 1, "password": "***"}
+
+
+def test_a_generator_that_raises_after_a_chunk_keeps_its_status(
+    client: MoesifClient, collector: Collector
+) -> None:
+    def app(environ: dict[str, Any], start_response: StartResponse) -> Iterator[bytes]:
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        yield b"half"
+        raise RuntimeError("broken midway")
+
+    result = MoesifMiddleware(app, client=client)(environ_for(), Server().start_response)
+    iterator = iter(result)
+    assert next(iterator) == b"half"
+    with pytest.raises(RuntimeError, match="broken midway"):
+        next(iterator)
+    result.close()  # type: ignore[attr-defined]
+    [event] = delivered(client, collector)
+    assert event["response"]["status"] == 200
+    assert text_body(event["response"]) == b"half"
+
+
+class FailingClose(ClosingBody):
+    def close(self) -> None:
+        super().close()
+        raise OSError("the app's close failed")
+
+
+def test_an_iterable_whose_close_raises_is_still_recorded_and_the_error_goes_on(
+    client: MoesifClient, collector: Collector
+) -> None:
+    body = FailingClose([b"x"])
+
+    def app(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return body
+
+    result = MoesifMiddleware(app, client=client)(environ_for(), Server().start_response)
+    assert list(result) == [b"x"]
+    with pytest.raises(OSError, match="close failed"):
+        result.close()  # type: ignore[attr-defined]
+    assert body.closed == 1
+    [event] = delivered(client, collector)
+    assert text_body(event["response"]) == b"x"
+
+
+def test_a_tuple_answer_with_no_close_is_sized_and_recorded_at_close(
+    client: MoesifClient, collector: Collector
+) -> None:
+    def app(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return (b"a", b"", b"b")
+
+    result = MoesifMiddleware(app, client=client)(environ_for(), Server().start_response)
+    assert len(result) == 3  # type: ignore[arg-type]
+    assert list(result) == [b"a", b"", b"b"]
+    assert list(result) == []  # an iterator: once through
+    result.close()  # type: ignore[attr-defined]
+    result.close()  # type: ignore[attr-defined]  (a second close records nothing more)
+    [event] = delivered(client, collector)
+    assert text_body(event["response"]) == b"ab"
