@@ -3539,6 +3539,102 @@ asgi_url(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     return url;
 }
 
+static PyObject *environ_keys[5]; /* "wsgi.url_scheme", "HTTP_HOST", "SCRIPT_NAME",
+                                     "PATH_INFO", "QUERY_STRING" */
+
+/* environ[key] where it is a str of one byte a character, "" for a missing, None or
+ * empty one: 1; 0 for anything else (the Python path's); -1 with an exception set. */
+static int
+environ_text(PyObject *environ, int k, PyObject **out)
+{
+    PyObject *value = PyDict_GetItemWithError(environ, environ_keys[k]);
+    if (value == NULL && PyErr_Occurred()) {
+        return -1;
+    }
+    if (value == NULL || value == Py_None) {
+        *out = NULL;
+        return 1;
+    }
+    if (!PyUnicode_CheckExact(value) || PyUnicode_KIND(value) != PyUnicode_1BYTE_KIND) {
+        return 0;
+    }
+    *out = PyUnicode_GET_LENGTH(value) ? value : NULL;
+    return 1;
+}
+
+PyDoc_STRVAR(wsgi_url_doc,
+"wsgi_url(environ, /)\n--\n\n"
+"The request's full URL from a WSGI `environ` (a dict), as\n"
+"`moesifapi.integrations.wsgi.request_url` writes it, for the common request: a\n"
+"Host header, no SCRIPT_NAME, a PATH_INFO that needs no quoting, texts of latin-1.\n"
+"None for any other, which `request_url` writes.");
+
+static PyObject *
+wsgi_url(PyObject *module, PyObject *environ)
+{
+    if (!PyDict_CheckExact(environ)) {
+        Py_RETURN_NONE;
+    }
+    PyObject *texts[5];
+    for (int k = 0; k < 5; k++) {
+        int found = environ_text(environ, k, &texts[k]);
+        if (found <= 0) {
+            if (found < 0) {
+                return NULL;
+            }
+            Py_RETURN_NONE;
+        }
+    }
+    PyObject *scheme = texts[0], *host = texts[1], *path = texts[3], *query = texts[4];
+    if (host == NULL || texts[2] != NULL) {
+        Py_RETURN_NONE; /* no Host header, or a SCRIPT_NAME: the Python path's */
+    }
+    Py_ssize_t path_length = path == NULL ? 0 : PyUnicode_GET_LENGTH(path);
+    const Py_UCS1 *path_text = path == NULL ? NULL : PyUnicode_1BYTE_DATA(path);
+    for (Py_ssize_t i = 0; i < path_length; i++) {
+        Py_UCS1 c = path_text[i];
+        /* what `quote` leaves as it is: letters, digits and "_.~/-" */
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || IS_DIGIT(c) || c == '_' ||
+              c == '.' || c == '~' || c == '/' || c == '-')) {
+            Py_RETURN_NONE;
+        }
+    }
+    Py_ssize_t scheme_length = scheme == NULL ? 4 : PyUnicode_GET_LENGTH(scheme);
+    Py_ssize_t host_length = PyUnicode_GET_LENGTH(host);
+    Py_ssize_t query_length = query == NULL ? 0 : PyUnicode_GET_LENGTH(query);
+    Py_ssize_t length = scheme_length + 3 + host_length + (path_length ? path_length : 1) +
+                        (query == NULL ? 0 : 1 + query_length);
+    Py_UCS4 widest = 0x7f;
+    if ((scheme != NULL && !PyUnicode_IS_ASCII(scheme)) || !PyUnicode_IS_ASCII(host) ||
+        (query != NULL && !PyUnicode_IS_ASCII(query))) {
+        widest = 0xff;
+    }
+    PyObject *url = PyUnicode_New(length, widest);
+    if (url == NULL) {
+        return NULL;
+    }
+    Py_UCS1 *out = PyUnicode_1BYTE_DATA(url);
+    memcpy(out, scheme == NULL ? (const Py_UCS1 *)"http" : PyUnicode_1BYTE_DATA(scheme),
+           (size_t)scheme_length);
+    out += scheme_length;
+    memcpy(out, "://", 3);
+    out += 3;
+    memcpy(out, PyUnicode_1BYTE_DATA(host), (size_t)host_length);
+    out += host_length;
+    if (path_length) {
+        memcpy(out, path_text, (size_t)path_length);
+        out += path_length;
+    }
+    else {
+        *out++ = '/';
+    }
+    if (query != NULL) {
+        *out++ = '?';
+        memcpy(out, PyUnicode_1BYTE_DATA(query), (size_t)query_length);
+    }
+    return url;
+}
+
 static PyMethodDef methods[] = {
     {"utc_millis", utc_millis, METH_O, utc_millis_doc},
     {"has_null", has_null, METH_O, has_null_doc},
@@ -3561,6 +3657,7 @@ static PyMethodDef methods[] = {
     {"pick_headers", (PyCFunction)(void (*)(void))pick_headers, METH_FASTCALL, pick_headers_doc},
     {"uuid4_text", uuid4_text, METH_O, uuid4_text_doc},
     {"asgi_url", (PyCFunction)(void (*)(void))asgi_url, METH_FASTCALL, asgi_url_doc},
+    {"wsgi_url", wsgi_url, METH_O, wsgi_url_doc},
     {"environ_pairs", (PyCFunction)(void (*)(void))environ_pairs, METH_FASTCALL,
      environ_pairs_doc},
     {NULL, NULL, 0, NULL},
@@ -3600,6 +3697,14 @@ PyInit__speedups(void)
     content_encoding_key = PyUnicode_InternFromString("content-encoding");
     empty_text = PyUnicode_InternFromString("");
     sixty_four = PyLong_FromLong(64);
+    static const char *const environ_names[5] = {
+        "wsgi.url_scheme", "HTTP_HOST", "SCRIPT_NAME", "PATH_INFO", "QUERY_STRING"};
+    for (int k = 0; k < 5; k++) {
+        environ_keys[k] = PyUnicode_InternFromString(environ_names[k]);
+        if (environ_keys[k] == NULL) {
+            return NULL;
+        }
+    }
     static const char *const scope_names[4] = {"scheme", "raw_path", "root_path", "query_string"};
     for (int k = 0; k < 4; k++) {
         scope_keys[k] = PyUnicode_InternFromString(scope_names[k]);

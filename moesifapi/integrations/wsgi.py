@@ -165,7 +165,7 @@ class _Exchange:
             else:
                 self.request_headers = headers = request_headers(environ)
             self.tid = capture.transaction_id(headers)
-        self.url = request_url(environ)
+        self.url = _common_url(environ) or request_url(environ)
         self.method: str = environ.get("REQUEST_METHOD") or "GET"
         self.peer: str | None = environ.get("REMOTE_ADDR") or None
         limit = middleware._limit
@@ -605,6 +605,13 @@ def request_url(environ: WSGIEnvironment) -> str:
     if query:
         return f"{scheme}://{host}{path or '/'}?{query}"
     return f"{scheme}://{host}{path or '/'}"
+
+
+# The C speed-up's `request_url` for the common request (None for the rest);
+# `request_url` itself without it.
+_common_url: Callable[[WSGIEnvironment], str | None] = getattr(
+    _wire._speedups, "wsgi_url", request_url
+)
 
 
 def status_code(status: str) -> int | None:

@@ -309,6 +309,33 @@ def test_the_c_url_is_the_url_python_writes(parts: dict[str, object], host: str 
         assert url.isascii() == all(ord(c) < 128 for c in url)  # a str in its narrowest form
 
 
+_environ_parts = {
+    "wsgi.url_scheme": st.sampled_from(["http", _MISSING, None, "", "https", "h\xe9", "\u0125"]),
+    "HTTP_HOST": st.sampled_from(["h:1", "api.example.com", _MISSING, None, "", "ex\xe4m", 5]),
+    "SERVER_NAME": st.sampled_from([_MISSING, "s"]),
+    "SERVER_PORT": st.sampled_from([_MISSING, "80", "8080"]),
+    "SCRIPT_NAME": st.sampled_from([_MISSING, "", None, "/app"]),
+    "PATH_INFO": st.sampled_from(["/a/b", "/", "", _MISSING, "/a b", "/caf\xc3\xa9", "/~x_y.z-"]),
+    "QUERY_STRING": st.sampled_from([_MISSING, "", None, "x=1&y", "\xe9", "q=\u0125"]),
+}
+
+
+@settings(max_examples=400)
+@given(st.fixed_dictionaries(_environ_parts))
+def test_the_c_wsgi_url_is_the_url_python_writes(parts: dict[str, object]) -> None:
+    from moesifapi.integrations import wsgi
+
+    url_of = getattr(_wire._speedups, "wsgi_url", None)
+    if url_of is None:
+        pytest.skip("no C speed-up")
+    environ = {key: value for key, value in parts.items() if value is not _MISSING}
+    url = url_of(environ)
+    event("written in C" if url is not None else "left to Python")
+    if url is not None:
+        assert url == wsgi.request_url(environ)
+        assert url.isascii() == all(ord(c) < 128 for c in url)
+
+
 def test_the_c_url_writes_the_common_exchange() -> None:
     url_of = getattr(_wire._speedups, "asgi_url", None)
     if url_of is None:
