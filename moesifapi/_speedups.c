@@ -3414,7 +3414,7 @@ static PyTypeObject WsgiBodyType = {
                         "through chunk by chunk and copied into the exchange's response "
                         "tap; `close()` closes it, then records the exchange."),
     .tp_basicsize = sizeof(WsgiBodyObject),
-    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
     .tp_new = wsgi_body_new,
     .tp_dealloc = (destructor)wsgi_body_dealloc,
     .tp_traverse = (traverseproc)wsgi_body_traverse,
@@ -3428,6 +3428,7 @@ static PySequenceMethods wsgi_sized_body_sequence = {
     .sq_length = (lenfunc)wsgi_body_length,
 };
 
+/* Its slots are WsgiBody's (its base), and `len()`. */
 static PyTypeObject WsgiSizedBodyType = {
     PyVarObject_HEAD_INIT(NULL, 0)
     .tp_name = "moesifapi._speedups.WsgiSizedBody",
@@ -3435,14 +3436,8 @@ static PyTypeObject WsgiSizedBodyType = {
                         "tuple answer, which keeps its `len()`: servers set Content-Length "
                         "from it."),
     .tp_basicsize = sizeof(WsgiBodyObject),
-    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
-    .tp_new = wsgi_body_new,
-    .tp_dealloc = (destructor)wsgi_body_dealloc,
-    .tp_traverse = (traverseproc)wsgi_body_traverse,
-    .tp_clear = (inquiry)wsgi_body_clear,
-    .tp_iter = PyObject_SelfIter,
-    .tp_iternext = (iternextfunc)wsgi_body_iternext,
-    .tp_methods = wsgi_body_methods,
+    .tp_flags = Py_TPFLAGS_DEFAULT, /* the GC flag comes from the base, with its traverse */
+    .tp_base = &WsgiBodyType,
     .tp_as_sequence = &wsgi_sized_body_sequence,
 };
 
