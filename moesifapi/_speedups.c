@@ -3441,6 +3441,39 @@ static PyTypeObject WsgiSizedBodyType = {
     .tp_as_sequence = &wsgi_sized_body_sequence,
 };
 
+/* scheme "://" host path, then "?" query unless `query` is NULL: the str of these
+ * latin-1 texts, in its narrowest form (ASCII where they all are). */
+static PyObject *
+latin1_url(const Py_UCS1 *scheme, Py_ssize_t scheme_length, const Py_UCS1 *host,
+           Py_ssize_t host_length, const Py_UCS1 *path, Py_ssize_t path_length,
+           const Py_UCS1 *query, Py_ssize_t query_length)
+{
+    const Py_UCS1 *texts[6] = {scheme, (const Py_UCS1 *)"://", host, path,
+                               (const Py_UCS1 *)"?", query};
+    Py_ssize_t lengths[6] = {scheme_length, 3, host_length, path_length,
+                             query == NULL ? 0 : 1, query == NULL ? 0 : query_length};
+    Py_ssize_t length = 0;
+    Py_UCS4 widest = 0x7f;
+    for (int k = 0; k < 6; k++) {
+        length += lengths[k];
+        for (Py_ssize_t i = 0; widest < 0xff && i < lengths[k]; i++) {
+            widest = texts[k][i] >= 0x80 ? 0xff : widest;
+        }
+    }
+    PyObject *url = PyUnicode_New(length, widest);
+    if (url == NULL) {
+        return NULL;
+    }
+    Py_UCS1 *out = PyUnicode_1BYTE_DATA(url);
+    for (int k = 0; k < 6; k++) {
+        if (lengths[k]) {
+            memcpy(out, texts[k], (size_t)lengths[k]);
+            out += lengths[k];
+        }
+    }
+    return url;
+}
+
 static PyObject *scope_keys[4]; /* "scheme", "raw_path", "root_path", "query_string" */
 
 /* scope[key] as `scope.get(key)`, borrowed; NULL with no exception where it is missing. */
@@ -3495,43 +3528,15 @@ asgi_url(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
                             PyUnicode_KIND(scheme) != PyUnicode_1BYTE_KIND))) {
         Py_RETURN_NONE;
     }
-    const char *scheme_text = scheme == NULL ? "http" : (const char *)PyUnicode_1BYTE_DATA(scheme);
-    Py_ssize_t scheme_length = scheme == NULL ? 4 : PyUnicode_GET_LENGTH(scheme);
     const char *path = PyBytes_AS_STRING(raw);
     const char *mark = memchr(path, '?', (size_t)PyBytes_GET_SIZE(raw));
-    Py_ssize_t path_length = mark == NULL ? PyBytes_GET_SIZE(raw) : mark - path;
-    Py_ssize_t query_length = query == NULL ? 0 : PyBytes_GET_SIZE(query);
-    Py_ssize_t host_length = PyUnicode_GET_LENGTH(host);
-    Py_UCS4 widest = 0x7f;
-    if ((scheme != NULL && !PyUnicode_IS_ASCII(scheme)) || !PyUnicode_IS_ASCII(host)) {
-        widest = 0xff;
-    }
-    for (Py_ssize_t i = 0; widest < 0xff && i < path_length; i++) {
-        widest = (unsigned char)path[i] >= 0x80 ? 0xff : widest;
-    }
-    for (Py_ssize_t i = 0; widest < 0xff && i < query_length; i++) {
-        widest = (unsigned char)PyBytes_AS_STRING(query)[i] >= 0x80 ? 0xff : widest;
-    }
-    Py_ssize_t length = scheme_length + 3 + host_length + path_length +
-                        (query == NULL ? 0 : 1 + query_length);
-    PyObject *url = PyUnicode_New(length, widest);
-    if (url == NULL) {
-        return NULL;
-    }
-    Py_UCS1 *out = PyUnicode_1BYTE_DATA(url);
-    memcpy(out, scheme_text, (size_t)scheme_length);
-    out += scheme_length;
-    memcpy(out, "://", 3);
-    out += 3;
-    memcpy(out, PyUnicode_1BYTE_DATA(host), (size_t)host_length);
-    out += host_length;
-    memcpy(out, path, (size_t)path_length);
-    out += path_length;
-    if (query != NULL) {
-        *out++ = '?';
-        memcpy(out, PyBytes_AS_STRING(query), (size_t)query_length);
-    }
-    return url;
+    return latin1_url(
+        scheme == NULL ? (const Py_UCS1 *)"http" : PyUnicode_1BYTE_DATA(scheme),
+        scheme == NULL ? 4 : PyUnicode_GET_LENGTH(scheme), PyUnicode_1BYTE_DATA(host),
+        PyUnicode_GET_LENGTH(host), (const Py_UCS1 *)path,
+        mark == NULL ? PyBytes_GET_SIZE(raw) : mark - path,
+        query == NULL ? NULL : (const Py_UCS1 *)PyBytes_AS_STRING(query),
+        query == NULL ? 0 : PyBytes_GET_SIZE(query));
 }
 
 static PyObject *environ_keys[5]; /* "wsgi.url_scheme", "HTTP_HOST", "SCRIPT_NAME",
@@ -3594,40 +3599,12 @@ wsgi_url(PyObject *module, PyObject *environ)
             Py_RETURN_NONE;
         }
     }
-    Py_ssize_t scheme_length = scheme == NULL ? 4 : PyUnicode_GET_LENGTH(scheme);
-    Py_ssize_t host_length = PyUnicode_GET_LENGTH(host);
-    Py_ssize_t query_length = query == NULL ? 0 : PyUnicode_GET_LENGTH(query);
-    Py_ssize_t length = scheme_length + 3 + host_length + (path_length ? path_length : 1) +
-                        (query == NULL ? 0 : 1 + query_length);
-    Py_UCS4 widest = 0x7f;
-    if ((scheme != NULL && !PyUnicode_IS_ASCII(scheme)) || !PyUnicode_IS_ASCII(host) ||
-        (query != NULL && !PyUnicode_IS_ASCII(query))) {
-        widest = 0xff;
-    }
-    PyObject *url = PyUnicode_New(length, widest);
-    if (url == NULL) {
-        return NULL;
-    }
-    Py_UCS1 *out = PyUnicode_1BYTE_DATA(url);
-    memcpy(out, scheme == NULL ? (const Py_UCS1 *)"http" : PyUnicode_1BYTE_DATA(scheme),
-           (size_t)scheme_length);
-    out += scheme_length;
-    memcpy(out, "://", 3);
-    out += 3;
-    memcpy(out, PyUnicode_1BYTE_DATA(host), (size_t)host_length);
-    out += host_length;
-    if (path_length) {
-        memcpy(out, path_text, (size_t)path_length);
-        out += path_length;
-    }
-    else {
-        *out++ = '/';
-    }
-    if (query != NULL) {
-        *out++ = '?';
-        memcpy(out, PyUnicode_1BYTE_DATA(query), (size_t)query_length);
-    }
-    return url;
+    return latin1_url(
+        scheme == NULL ? (const Py_UCS1 *)"http" : PyUnicode_1BYTE_DATA(scheme),
+        scheme == NULL ? 4 : PyUnicode_GET_LENGTH(scheme), PyUnicode_1BYTE_DATA(host),
+        PyUnicode_GET_LENGTH(host), path_length ? path_text : (const Py_UCS1 *)"/",
+        path_length ? path_length : 1, query == NULL ? NULL : PyUnicode_1BYTE_DATA(query),
+        query == NULL ? 0 : PyUnicode_GET_LENGTH(query));
 }
 
 static PyMethodDef methods[] = {

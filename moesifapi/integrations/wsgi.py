@@ -375,7 +375,6 @@ class _SizedResponseBody(_ResponseBody):
 
 # The C speed-up's twins of the two, where it is built: the same behaviour, with no
 # Python frame per chunk and no StopIteration raised at the end.
-PyResponseBody, PySizedResponseBody = _ResponseBody, _SizedResponseBody
 if getattr(_wire._speedups, "WsgiBody", None) is not None:
     _ResponseBody = _wire._speedups.WsgiBody  # type: ignore[misc, assignment]
     _SizedResponseBody = _wire._speedups.WsgiSizedBody  # type: ignore[misc, assignment]
