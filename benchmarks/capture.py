@@ -340,15 +340,16 @@ class Loader:
         )
         return self
 
-    def run(self, url: str, duration: float) -> dict[str, Any]:
-        """One timed run of `duration` seconds against `url`, no warm-up of its own."""
+    def run(self, url: str, duration: float, name: str = "") -> dict[str, Any]:
+        """One timed run of `duration` seconds against `url` (the server `name`), no
+        warm-up of its own."""
         assert self.process.stdin is not None
         assert self.process.stdout is not None
         self.process.stdin.write(json.dumps({"url": url, "duration": duration}) + "\n")
         self.process.stdin.flush()
         line = self.process.stdout.readline()  # the loader bounds each run itself
         if not line:
-            raise SystemExit("the load generator stopped")
+            raise SystemExit(f"the load generator stopped, loading {name or url}")
         result: dict[str, Any] = json.loads(line)
         return result
 
@@ -426,7 +427,7 @@ def throughput(pythons: dict[str, Path | str], settings: dict[str, Any]) -> Load
             start_cpu: dict[str, float] = {}
             for variant in pythons:
                 # Warm-up, apart: every worker booted and warm, none of it measured.
-                loader.run(urls[variant], settings["warmup"])
+                loader.run(urls[variant], settings["warmup"], f"{stack} {variant}")
                 signal_family(pids[variant], signal.SIGSTOP)
                 start_cpu[variant] = cpu_seconds(pids[variant])
             for round_ in range(settings["rounds"]):
@@ -434,7 +435,7 @@ def throughput(pythons: dict[str, Path | str], settings: dict[str, Any]) -> Load
                 for variant in order:
                     signal_family(pids[variant], signal.SIGCONT)
                     before = cpu_seconds(pids[variant])
-                    result = loader.run(urls[variant], settings["duration"])
+                    result = loader.run(urls[variant], settings["duration"], f"{stack} {variant}")
                     result["server_cpu_us"] = _per_request(
                         cpu_seconds(pids[variant]) - before, result
                     )
